@@ -1,0 +1,206 @@
+//! Pack events: what the station tells the warehouse system.
+//!
+//! The core produces an [`Event`] for everything that happens; the store writes it to the
+//! outbox in the same transaction as the state change, adding the envelope (`event_id`, `seq`,
+//! `site`, `station`), and the MQTT publisher sends it to
+//! `{prefix}/{site}/{station}/events/{type}`. The JSON field names here are a public
+//! interface documented in `docs/events.md`: change them only with a new event version.
+
+use serde::Serialize;
+
+use super::barcode::Symbology;
+use super::classify::InvalidReason;
+use super::machine::Mode;
+use super::time::Timestamp;
+use super::weight::Unit;
+
+/// An event with the context every event carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: Timestamp,
+    pub mode: Mode,
+    /// The order of the session the event belongs to (for device events: the open one).
+    pub order: Option<String>,
+    pub body: EventBody,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The packer scanned the done command.
+    DoneCommand,
+    /// The packer scanned the next order.
+    NextOrder,
+    /// Nothing was scanned for the idle timeout.
+    IdleTimeout,
+    /// The packer switched the station's mode.
+    ModeChange,
+    /// The packer scanned the cancel command.
+    CancelCommand,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::DoneCommand => "done_command",
+            CloseReason::NextOrder => "next_order",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::ModeChange => "mode_change",
+            CloseReason::CancelCommand => "cancel_command",
+        }
+    }
+}
+
+/// Why a scan did not do anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnrecognizedReason {
+    /// Not an order and no session is open to take it as an item.
+    NoOpenSession,
+    /// A done/cancel command with no session to end.
+    CommandWithoutSession,
+    /// Not valid barcode text (empty, too long, control characters).
+    Invalid,
+}
+
+/// Which kind of device an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    Scanner,
+    Scale,
+}
+
+/// The type-specific part of an event. Serialized without a tag: the type travels in the
+/// envelope's `type` field and in the topic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum EventBody {
+    SessionStarted {
+        session_id: String,
+        /// `pack` or `unboxing` (returns mode).
+        kind: SessionKind,
+        /// Which format recognised the order: `ups`, `usps`, `pattern:0`, `catch_all`...
+        matched_by: String,
+        scanner: String,
+    },
+    ItemScanned {
+        session_id: String,
+        code: String,
+        gtin: Option<String>,
+        symbology: Option<Symbology>,
+        /// Items scanned in this session so far, this one included.
+        item_count: u32,
+        scanner: String,
+    },
+    WeightCaptured {
+        session_id: String,
+        weight_g: f64,
+        /// The value and unit the scale sent.
+        value: f64,
+        unit: Unit,
+        scale: String,
+    },
+    SessionCompleted {
+        session_id: String,
+        kind: SessionKind,
+        duration_ms: i64,
+        /// `null` when no stable weight was captured.
+        weight_g: Option<f64>,
+        items: Vec<String>,
+        item_count: u32,
+        reason: CloseReason,
+    },
+    SessionCancelled {
+        session_id: String,
+        kind: SessionKind,
+        duration_ms: i64,
+        items: Vec<String>,
+        item_count: u32,
+        reason: CloseReason,
+    },
+    /// The order of the open (or just closed) session was scanned again: not a new session.
+    ScanDuplicate {
+        session_id: String,
+        scanner: String,
+    },
+    ScanUnrecognized {
+        /// The scanned text, with control characters escaped, at most 128 characters.
+        code: String,
+        reason: UnrecognizedReason,
+        /// For `invalid`: what was wrong.
+        detail: Option<InvalidReason>,
+        scanner: String,
+    },
+    ModeChanged {
+        from: Mode,
+        to: Mode,
+    },
+    DeviceConnected {
+        device: String,
+        kind: DeviceKind,
+        port: String,
+    },
+    DeviceDisconnected {
+        device: String,
+        kind: DeviceKind,
+        reason: String,
+    },
+    DeviceFault {
+        device: String,
+        kind: DeviceKind,
+        reason: String,
+    },
+}
+
+/// A pack session (outbound parcel) or an unboxing session (returned parcel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    Pack,
+    Unboxing,
+}
+
+impl SessionKind {
+    pub fn for_mode(mode: Mode) -> SessionKind {
+        match mode {
+            Mode::Pack => SessionKind::Pack,
+            Mode::Returns => SessionKind::Unboxing,
+        }
+    }
+}
+
+impl EventBody {
+    /// The event type: the last topic level and the envelope's `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventBody::SessionStarted { .. } => "session.started",
+            EventBody::ItemScanned { .. } => "item.scanned",
+            EventBody::WeightCaptured { .. } => "weight.captured",
+            EventBody::SessionCompleted { .. } => "session.completed",
+            EventBody::SessionCancelled { .. } => "session.cancelled",
+            EventBody::ScanDuplicate { .. } => "scan.duplicate",
+            EventBody::ScanUnrecognized { .. } => "scan.unrecognized",
+            EventBody::ModeChanged { .. } => "station.mode_changed",
+            EventBody::DeviceConnected { .. } => "device.connected",
+            EventBody::DeviceDisconnected { .. } => "device.disconnected",
+            EventBody::DeviceFault { .. } => "device.fault",
+        }
+    }
+
+    /// Every event type, for documentation and tests.
+    pub const TYPES: [&'static str; 11] = [
+        "session.started",
+        "item.scanned",
+        "weight.captured",
+        "session.completed",
+        "session.cancelled",
+        "scan.duplicate",
+        "scan.unrecognized",
+        "station.mode_changed",
+        "device.connected",
+        "device.disconnected",
+        "device.fault",
+    ];
+}
