@@ -120,9 +120,13 @@ async fn run_demo(mut config: StationConfig, args: DemoArgs) -> anyhow::Result<E
     let target = args.orders;
     let orders = packer::plan(target.unwrap_or(1_000_000).min(1_000_000), seed);
 
+    // The station flushes what a port held before it opened it: scan only once both
+    // devices are connected.
+    let devices_ready = tokio::sync::Notify::new();
     let packing = async {
-        // Let the devices connect before the first scan.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::timeout(Duration::from_secs(10), devices_ready.notified())
+            .await
+            .context("the simulated devices did not connect within 10 s")?;
         for order in &orders {
             packer::pack(&scanner, &scale, order, Pace::default()).await?;
         }
@@ -131,13 +135,21 @@ async fn run_demo(mut config: StationConfig, args: DemoArgs) -> anyhow::Result<E
     let expected = target.unwrap_or(usize::MAX);
     let watching = async {
         let mut completed = 0usize;
+        let mut connected = std::collections::BTreeSet::new();
         while completed < expected {
             let Some(event) = tap.next_event(Duration::from_secs(30)).await else {
                 break;
             };
             print_event(&event);
-            if event["type"] == "session.completed" {
-                completed += 1;
+            match event["type"].as_str() {
+                Some("session.completed") => completed += 1,
+                Some("device.connected") => {
+                    connected.insert(event["device"].as_str().unwrap_or_default().to_string());
+                    if connected.len() == 2 {
+                        devices_ready.notify_one();
+                    }
+                }
+                _ => {}
             }
         }
         completed
