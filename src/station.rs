@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::StationConfig;
 use crate::core::classify::Classifier;
-use crate::core::machine::{Input, PackMachine};
+use crate::core::machine::{Input, Mode, PackMachine};
 use crate::core::time::Timestamp;
 use crate::devices::{scale, scanner};
 use crate::mqtt::options::Connection;
@@ -79,7 +79,8 @@ pub async fn start(config: StationConfig) -> anyhow::Result<RunningStation> {
     };
     let mut store = Store::open(&database, identity)
         .with_context(|| format!("opening the station database {}", database.display()))?;
-    let machine = resume(&config, &mut store)?;
+    let mode = store.startup_mode(config.station.mode)?;
+    let machine = resume(&config, &store, mode)?;
     if let Some(open) = machine.open_session() {
         tracing::info!(order = %open.order, session = %open.id, "resuming the session that was open");
     }
@@ -126,11 +127,10 @@ async fn run_device(device: impl Future<Output = ()>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The machine as the store last saw it.
-fn resume(config: &StationConfig, store: &mut Store) -> anyhow::Result<PackMachine> {
+/// The machine as the store last saw it, in `mode`.
+fn resume(config: &StationConfig, store: &Store, mode: Mode) -> anyhow::Result<PackMachine> {
     let classifier = Classifier::new(config.classifier_spec()?)
         .map_err(|e| anyhow::anyhow!("orders.{}: {}", e.which, e.message))?;
-    let mode = store.startup_mode(config.station.mode)?;
     let open = store.open_session()?;
     Ok(PackMachine::resume(
         config.machine_config(),
@@ -203,7 +203,8 @@ fn step(
         Ok(_) => wake.notify_one(),
         Err(e) => {
             tracing::error!(error = %e, lost = ?actions, "could not store a station step; it did not happen");
-            *machine = resume(config, store)?;
+            let mode = store.current_mode()?.unwrap_or(config.station.mode);
+            *machine = resume(config, store, mode)?;
         }
     }
     Ok(())

@@ -223,3 +223,42 @@ async fn garbage_from_the_scanner_is_skipped_and_the_station_keeps_working() {
     );
     running.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returns_mode_unboxing_session_closes_on_the_idle_timer() {
+    let broker = LocalBroker::start().expect("mosquitto");
+    let bench = Bench::new();
+    let mut tap = tap(&broker).await;
+    let mut config = bench.config(broker.port());
+    config.session.idle_timeout = Duration::from_secs(1);
+    let running = packwatch::station::start(config).await.expect("start");
+    for _ in 0..2 {
+        until(&mut tap, "device.connected", Duration::from_secs(10)).await;
+    }
+    bench.scanner.scan("PW-MODE-RETURNS").await.expect("scan");
+    let changed = until(&mut tap, "station.mode_changed", Duration::from_secs(5)).await;
+    let changed = changed.last().expect("event");
+    assert_eq!(
+        (changed["from"].as_str(), changed["to"].as_str()),
+        (Some("pack"), Some("returns"))
+    );
+
+    let order = &packer::plan(1, 5)[0];
+    bench.scanner.scan(&order.tracking).await.expect("scan");
+    bench.scanner.scan(&order.items[0]).await.expect("scan");
+    let started = until(&mut tap, "session.started", Duration::from_secs(5)).await;
+    let started = started.last().expect("event");
+    assert_eq!(started["kind"], "unboxing");
+    assert_eq!(started["mode"], "returns");
+    let t0 = tokio::time::Instant::now();
+    let events = until(&mut tap, "session.completed", Duration::from_secs(5)).await;
+    let done = events.last().expect("event");
+    assert_eq!(done["reason"], "idle_timeout");
+    assert_eq!(done["kind"], "unboxing");
+    assert_eq!(done["items"], serde_json::json!([order.items[0]]));
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "closed by the timer, not by chance"
+    );
+    running.stop().await.expect("stop");
+}

@@ -47,9 +47,9 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
                 .map(|_| format!("scanner {:?} on {}", s.name, s.port.display()))
                 .map_err(|e| {
                     format!(
-                        "scanner {:?}: cannot open {}: {e}",
+                        "scanner {:?}: {}",
                         s.name,
-                        s.port.display()
+                        serial::open_failure(&s.port, &e)
                     )
                 })
         }));
@@ -91,7 +91,7 @@ fn data_dir(config: &StationConfig) -> Result<String, String> {
 async fn probe_scale(s: &ScaleConfig) -> Result<String, String> {
     let name = &s.name;
     let mut port = serial::open(&s.port, &s.serial)
-        .map_err(|e| format!("scale {name:?}: cannot open {}: {e}", s.port.display()))?;
+        .map_err(|e| format!("scale {name:?}: {}", serial::open_failure(&s.port, &e)))?;
     port.write_all(mtsics::SI)
         .await
         .map_err(|e| format!("scale {name:?}: write failed: {e}"))?;

@@ -84,6 +84,11 @@ pub fn open(port: &Path, settings: &SerialSettings) -> Result<SerialStream, toki
     Ok(stream)
 }
 
+/// Why a port did not open, with the likely fix.
+pub fn open_failure(port: &Path, e: &tokio_serial::Error) -> String {
+    format!("cannot open {}: {e}{}", port.display(), hint(e))
+}
+
 /// The likely fix for a port that does not open.
 fn hint(e: &tokio_serial::Error) -> &'static str {
     match e.kind() {
@@ -95,6 +100,9 @@ fn hint(e: &tokio_serial::Error) -> &'static str {
         }
         tokio_serial::ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => {
             " (permission denied: add the packwatch user to the `dialout` group)"
+        }
+        _ if e.to_string().contains("exclusive") => {
+            " (in use by another program: is packwatch already running on this port?)"
         }
         _ => "",
     }
@@ -137,7 +145,7 @@ pub async fn supervise<F, Fut>(
             }
             Err(e) => {
                 if !fault_reported {
-                    let reason = format!("cannot open {}: {e}{}", port.display(), hint(&e));
+                    let reason = open_failure(port, &e);
                     tracing::warn!(device = %device.name, %reason, "device unavailable; retrying");
                     if !device.status(DeviceStatus::Fault { reason }).await {
                         return;

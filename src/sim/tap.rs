@@ -34,11 +34,22 @@ impl Tap {
     /// Subscribes to `filter` on the broker at `host:port` and waits until the broker
     /// confirmed the subscription (so nothing published afterwards is missed).
     pub async fn subscribe(host: &str, port: u16, filter: &str) -> anyhow::Result<Tap> {
+        Tap::connect(host, port, filter, false).await
+    }
+
+    /// Like [`Tap::subscribe`], with a persistent session: the broker keeps our messages while
+    /// we are away, and across its own restarts when it persists sessions (as
+    /// [`super::broker::LocalBroker`] does). Only for throwaway brokers: the session never
+    /// expires.
+    pub async fn subscribe_persistent(host: &str, port: u16, filter: &str) -> anyhow::Result<Tap> {
+        Tap::connect(host, port, filter, true).await
+    }
+
+    async fn connect(host: &str, port: u16, filter: &str, persistent: bool) -> anyhow::Result<Tap> {
         let id = format!("packwatch-tap-{}", uuid::Uuid::now_v7().simple());
         let mut options = MqttOptions::new(id, host, port);
         options.set_keep_alive(Duration::from_secs(5));
-        // A persistent session: the broker keeps our messages while either side restarts.
-        options.set_clean_session(false);
+        options.set_clean_session(!persistent);
         options.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(options, 16);
         let (tx, rx) = mpsc::unbounded_channel();

@@ -110,7 +110,7 @@ impl Store {
     /// start; otherwise a mode switched by command survives a restart.
     pub fn startup_mode(&mut self, configured: Mode) -> Result<Mode, StoreError> {
         let last_configured = meta(&self.conn, "configured_mode")?;
-        let current = meta(&self.conn, "mode")?.and_then(|m| Mode::parse(&m));
+        let current = self.current_mode()?;
         let mode = match (last_configured.as_deref(), current) {
             (Some(last), Some(current)) if last == configured.as_str() => current,
             _ => configured,
@@ -120,6 +120,11 @@ impl Store {
         set_meta(&tx, "mode", mode.as_str())?;
         tx.commit()?;
         Ok(mode)
+    }
+
+    /// The mode as last stored (no write: usable while the disk is failing).
+    pub fn current_mode(&self) -> Result<Option<Mode>, StoreError> {
+        Ok(meta(&self.conn, "mode")?.and_then(|m| Mode::parse(&m)))
     }
 
     /// The session that was open when the station last stopped, if any.

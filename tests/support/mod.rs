@@ -103,7 +103,7 @@ reply_timeout = "1s"
 }
 
 pub async fn tap(broker: &LocalBroker) -> Tap {
-    Tap::subscribe(
+    Tap::subscribe_persistent(
         "127.0.0.1",
         broker.port(),
         &format!("packwatch/{SITE}/{STATION}/events/#"),
