@@ -77,15 +77,10 @@ async fn events_in_the_outbox_survive_sigkill_and_are_sent_after_restart() {
     broker.resume().expect("broker up");
     let mut tap = tap(&broker).await;
     let mut station = Station::run(&file);
-    let events = collect_through(&mut tap, last, Duration::from_secs(20)).await;
+    let events = collect_through(&mut tap, Vec::new(), last, Duration::from_secs(20)).await;
     assert_in_order(&events);
-    let completed: Vec<&str> = events
-        .iter()
-        .filter(|e| e["type"] == "session.completed")
-        .filter_map(|e| e["order"].as_str())
-        .collect();
     assert_eq!(
-        completed,
+        completed_orders(&events),
         [orders[0].tracking.as_str(), orders[1].tracking.as_str()]
     );
 

@@ -87,31 +87,11 @@ async fn a_broker_outage_loses_nothing_and_keeps_the_order() {
     .await;
 
     // Every event the station made, in seq order, each at least once.
-    let last = {
-        let outbox_seq = || {
-            let conn = packwatch::store::open_existing(&bench.data_dir().join("packwatch.db"))
-                .expect("db");
-            conn.query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
-                r.get::<_, String>(0)
-            })
-            .expect("next_seq")
-            .parse::<u64>()
-            .expect("number")
-                - 1
-        };
-        outbox_seq()
-    };
-    let mut events = all;
-    let already = events.len() as u64;
-    events.extend(collect_through(&mut tap, last - already, Duration::from_secs(20)).await);
+    let last = last_seq(&bench.data_dir());
+    let events = collect_through(&mut tap, all, last, Duration::from_secs(20)).await;
     assert_in_order(&events);
-    let completed: Vec<&str> = events
-        .iter()
-        .filter(|e| e["type"] == "session.completed")
-        .filter_map(|e| e["order"].as_str())
-        .collect();
     let expected: Vec<&str> = orders.iter().map(|o| o.tracking.as_str()).collect();
-    assert_eq!(completed, expected);
+    assert_eq!(completed_orders(&events), expected);
     link.wait_for(|s| s.connected && s.acked_through >= last)
         .await
         .expect("all acked");

@@ -171,13 +171,18 @@ pub async fn until(tap: &mut Tap, kind: &str, timeout: Duration) -> Vec<Value> {
     }
 }
 
-/// Collects events until every seq up to `last` has arrived; returns the first arrival of
-/// each seq in arrival order (QoS 1 may repeat an event; consumers drop repeats by seq).
-pub async fn collect_through(tap: &mut Tap, last: u64, timeout: Duration) -> Vec<Value> {
+/// Adds arriving events to `events` until every seq up to `last` is there, keeping only the
+/// first arrival of each seq (QoS 1 may repeat an event; consumers drop repeats by seq).
+pub async fn collect_through(
+    tap: &mut Tap,
+    mut events: Vec<Value>,
+    last: u64,
+    timeout: Duration,
+) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut seen = std::collections::BTreeSet::new();
-    let mut firsts = Vec::new();
-    while seen.len() < usize::try_from(last).expect("small") {
+    let mut seen: std::collections::BTreeSet<u64> =
+        events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    while seen.range(1..=last).count() < usize::try_from(last).expect("small") {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let Some(event) = tap.next_event(left).await else {
             panic!(
@@ -187,10 +192,10 @@ pub async fn collect_through(tap: &mut Tap, last: u64, timeout: Duration) -> Vec
         };
         let seq = event["seq"].as_u64().expect("seq");
         if seen.insert(seq) {
-            firsts.push(event);
+            events.push(event);
         }
     }
-    firsts
+    events
 }
 
 /// Asserts the events are seq 1..=n in order, with no gap.
@@ -223,4 +228,24 @@ pub fn completed_sessions(data_dir: &Path) -> usize {
     packwatch::store::sessions::list(&conn, None, 10_000)
         .map(|rows| rows.iter().filter(|r| r.status == "completed").count())
         .unwrap_or(0)
+}
+
+/// The orders of the `session.completed` events, in arrival order.
+pub fn completed_orders(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "session.completed")
+        .filter_map(|e| e["order"].as_str())
+        .collect()
+}
+
+/// The `seq` of the last event the station has made (durable, published or not).
+pub fn last_seq(data_dir: &Path) -> u64 {
+    let conn = packwatch::store::open_existing(&data_dir.join("packwatch.db")).expect("db");
+    let next: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
+            r.get(0)
+        })
+        .expect("next_seq");
+    next.parse::<u64>().expect("a number") - 1
 }
