@@ -26,8 +26,13 @@ use crate::store::outbox::{Outbox, Pending};
 
 /// Events in flight (published, not yet acknowledged) at most.
 pub const WINDOW: usize = 64;
-/// Acknowledged events deleted per transaction at most.
+/// Acknowledged events are deleted in one transaction once this many have gathered...
 const DELETE_BATCH: usize = 512;
+/// ...or once the oldest has waited this long. Deleting right after each PUBACK would take
+/// SQLite's write lock just when the station commits the next scan (measured: a 1 ms
+/// busy-wait on a quarter of scans); an acknowledged event left a little longer costs
+/// nothing but a possible repeat after a crash.
+const DELETE_DELAY: Duration = Duration::from_millis(500);
 /// Events read from the outbox per query.
 const PAGE: usize = 256;
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -94,7 +99,7 @@ impl Publisher {
                 .connected(&mut outbox, &mut link, &shutdown, &mut backoff)
                 .await;
             // What was acknowledged before the link went down leaves the outbox now.
-            outbox.delete(&link.acked)?;
+            link.delete_acked(&mut outbox)?;
             match result {
                 Ok(()) => return Ok(()),
                 Err(LinkError::Store(e)) => return Err(e),
@@ -156,10 +161,10 @@ impl Publisher {
 
         loop {
             self.fill_window(outbox, link, &client)?;
-            if link.acked.len() >= DELETE_BATCH || (link.in_flight == 0 && !link.acked.is_empty()) {
-                outbox.delete(&link.acked)?;
-                link.acked.clear();
+            if link.acked.len() >= DELETE_BATCH {
+                link.delete_acked(outbox)?;
             }
+            let delete_at = link.delete_at;
             tokio::select! {
                 event = eventloop.poll() => match event? {
                     Event::Outgoing(Outgoing::Publish(pkid)) => {
@@ -170,12 +175,16 @@ impl Publisher {
                         if let Some(Some(seq)) = link.by_pkid.remove(&ack.pkid) {
                             link.in_flight = link.in_flight.saturating_sub(1);
                             link.acked.push(seq);
+                            link.delete_at.get_or_insert_with(|| tokio::time::Instant::now() + DELETE_DELAY);
                             self.status.send_modify(|s| s.acked_through = s.acked_through.max(seq));
                         }
                     }
                     _ => {}
                 },
                 _ = self.wake.notified(), if link.buffer.is_empty() => {}
+                _ = tokio::time::sleep_until(delete_at.unwrap_or_else(tokio::time::Instant::now)), if delete_at.is_some() => {
+                    link.delete_acked(outbox)?;
+                }
                 _ = shutdown.cancelled() => {
                     self.say_offline(&client, &mut eventloop, &availability).await;
                     return Ok(());
@@ -252,4 +261,15 @@ struct Link {
     in_flight: usize,
     /// Acknowledged, not yet deleted from the outbox.
     acked: Vec<u64>,
+    /// When to delete `acked` at the latest.
+    delete_at: Option<tokio::time::Instant>,
+}
+
+impl Link {
+    fn delete_acked(&mut self, outbox: &mut Outbox) -> Result<(), StoreError> {
+        outbox.delete(&self.acked)?;
+        self.acked.clear();
+        self.delete_at = None;
+        Ok(())
+    }
 }
