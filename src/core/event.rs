@@ -108,7 +108,10 @@ pub enum EventBody {
         duration_ms: i64,
         /// `null` when no stable weight was captured.
         weight_g: Option<f64>,
+        /// The item codes in scan order, at most `MAX_ITEMS_IN_EVENT` of them.
         items: Vec<String>,
+        /// More items were scanned than `items` lists (`item_count` has them all).
+        items_truncated: bool,
         item_count: u32,
         reason: CloseReason,
     },
@@ -117,6 +120,7 @@ pub enum EventBody {
         kind: SessionKind,
         duration_ms: i64,
         items: Vec<String>,
+        items_truncated: bool,
         item_count: u32,
         reason: CloseReason,
     },

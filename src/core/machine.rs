@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::barcode::{Barcode, Symbology};
+use super::barcode::{Barcode, Symbology, gtin14};
 use super::classify::{Classifier, Command, ScanKind};
 use super::event::{CloseReason, DeviceKind, Event, EventBody, SessionKind, UnrecognizedReason};
 use super::time::Timestamp;
@@ -199,8 +199,11 @@ struct RecentSession {
     closed_at: Timestamp,
 }
 
-/// What the machine knows about one scale's load.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// What the machine knows about one scale's load. A scale the machine has not heard since
+/// it started, or since the scale faulted, has no track: its first stable load may have been
+/// resting there all along (the previous parcel), so it counts as settled since forever and
+/// the load has to move and settle again before it is captured.
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct ScaleTrack {
     /// The stable load, if the scale is stable now.
     stable_grams: Option<f64>,
@@ -208,10 +211,18 @@ struct ScaleTrack {
     settled_since: Timestamp,
 }
 
+impl ScaleTrack {
+    const UNKNOWN_SINCE: Timestamp = Timestamp(i64::MIN);
+}
+
 /// Two readings closer than this are the same settled load.
 const SAME_LOAD_GRAMS: f64 = 1e-6;
 /// Unrecognised codes are echoed into events at most this long.
 const ECHO_MAX_CHARS: usize = 128;
+/// A closing event lists at most this many items (the store keeps them all). Bounds the
+/// event's size (codes are at most 128 characters: under 70 kB) below every broker's packet
+/// limit: an event too large to publish would hold up the outbox behind it.
+pub const MAX_ITEMS_IN_EVENT: usize = 500;
 
 pub struct PackMachine {
     config: MachineConfig,
@@ -264,6 +275,15 @@ impl PackMachine {
     /// Takes one input; returns what to make durable and publish, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
+        // A session past its idle deadline ended then, whatever arrives now: the result must
+        // not depend on whether the timer or a late scan reached the machine first.
+        let at = match &input {
+            Input::Scan { at, .. }
+            | Input::Weight { at, .. }
+            | Input::Device { at, .. }
+            | Input::Tick { at } => *at,
+        };
+        self.tick(at, &mut out);
         match input {
             Input::Scan {
                 scanner,
@@ -278,7 +298,7 @@ impl PackMachine {
                 status,
                 at,
             } => self.device(device, kind, status, at, &mut out),
-            Input::Tick { at } => self.tick(at, &mut out),
+            Input::Tick { .. } => {}
         }
         out
     }
@@ -309,7 +329,7 @@ impl PackMachine {
             symbology: barcode.symbology,
             gtin,
         };
-        match self.classifier.classify(barcode) {
+        match self.in_context(self.classifier.classify(barcode), barcode) {
             ScanKind::Order { number, matched_by } => {
                 if let Some(id) = self.duplicate_of(&number, at) {
                     if let Some(open) = self.open.as_mut() {
@@ -453,6 +473,31 @@ impl PackMachine {
         }
     }
 
+    /// Settles what classification alone cannot. Without an AIM symbology id, a 12- or
+    /// 13-digit product code passes a carrier's check digit by chance (one UPC-A in ten is a
+    /// valid FedEx Express number). While a session is open, products are what gets scanned,
+    /// and taking one for a waybill would close the parcel's session: so a carrier or
+    /// catch-all match that is also a valid GTIN is an item then. A site pattern is the
+    /// site's explicit word and stands. Scanners that send AIM ids avoid the question.
+    fn in_context(&self, kind: ScanKind, barcode: &Barcode) -> ScanKind {
+        match kind {
+            ScanKind::Order { ref matched_by, .. }
+                if self.open.is_some()
+                    && barcode.symbology.is_none()
+                    && !matched_by.starts_with("pattern:") =>
+            {
+                match gtin14(&barcode.text) {
+                    Some(gtin) => ScanKind::Item {
+                        code: barcode.text.clone(),
+                        gtin: Some(gtin),
+                    },
+                    None => kind,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The session an order scan duplicates: the open one with the same order, or the
     /// last completed one within the rescan window.
     fn duplicate_of(&self, order: &str, at: Timestamp) -> Option<String> {
@@ -477,6 +522,9 @@ impl PackMachine {
         };
         let duration_ms = at.since(session.started_at).max(0);
         let item_count = u32::try_from(session.items.len()).unwrap_or(u32::MAX);
+        let items_truncated = session.items.len() > MAX_ITEMS_IN_EVENT;
+        let mut items = session.items;
+        items.truncate(MAX_ITEMS_IN_EVENT);
         out.push(Action::CloseSession {
             id: session.id.clone(),
             at,
@@ -489,7 +537,8 @@ impl PackMachine {
                 kind: session.kind,
                 duration_ms,
                 weight_g: session.weight_g,
-                items: session.items,
+                items,
+                items_truncated,
                 item_count,
                 reason,
             },
@@ -497,7 +546,8 @@ impl PackMachine {
                 session_id: session.id.clone(),
                 kind: session.kind,
                 duration_ms,
-                items: session.items,
+                items,
+                items_truncated,
                 item_count,
                 reason,
             },
@@ -523,7 +573,11 @@ impl PackMachine {
     }
 
     fn weight(&mut self, scale: &str, reading: ScaleReading, at: Timestamp, out: &mut Vec<Action>) {
-        let track = self.scales.entry(scale.to_string()).or_default();
+        let track = self.scales.entry(scale.to_string()).or_insert(ScaleTrack {
+            stable_grams: None,
+            settled_since: ScaleTrack::UNKNOWN_SINCE,
+        });
+
         let stable = match reading {
             ScaleReading::Weight {
                 grams,
@@ -535,13 +589,19 @@ impl PackMachine {
                     .stable_grams
                     .is_some_and(|g| (g - grams).abs() < SAME_LOAD_GRAMS);
                 if !same_load {
+                    let resting_before_we_knew = track.stable_grams.is_none()
+                        && track.settled_since == ScaleTrack::UNKNOWN_SINCE;
                     track.stable_grams = Some(grams);
-                    track.settled_since = at;
+                    if !resting_before_we_knew {
+                        track.settled_since = at;
+                    }
                 }
                 Some((grams, value, unit, track.settled_since))
             }
             _ => {
                 track.stable_grams = None;
+                // Moving: whatever settles next, settles from now on.
+                track.settled_since = at;
                 None
             }
         };

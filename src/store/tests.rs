@@ -58,6 +58,11 @@ fn a_pack_is_stored_with_gap_free_events_in_the_outbox() {
     let mut store = Store::open(&f.path, identity()).expect("open");
     let mut m = machine();
     let mut steps = vec![scan(&mut m, UPS, 1_000), scan(&mut m, "SKU-1", 2_000)];
+    m.handle(Input::Weight {
+        scale: "scale".into(),
+        reading: ScaleReading::weight(1.1, Unit::Kg, false),
+        at: Timestamp(2_500),
+    });
     steps.push(m.handle(Input::Weight {
         scale: "scale".into(),
         reading: ScaleReading::weight(1.25, Unit::Kg, true),

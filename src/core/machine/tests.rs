@@ -357,6 +357,7 @@ fn stable_for_requires_the_load_to_stay() {
         ..MachineConfig::default()
     });
     scan(&mut m, UPS, 0);
+    weigh(&mut m, 650.0, false, 50);
     assert_eq!(captured(&weigh(&mut m, 700.0, true, 100)), None);
     assert_eq!(captured(&weigh(&mut m, 700.0, true, 599)), None);
     assert_eq!(captured(&weigh(&mut m, 700.0, true, 600)), Some(700.0));
@@ -495,12 +496,13 @@ fn device_events_carry_the_open_order() {
 }
 
 #[test]
-fn a_scale_that_reconnects_must_settle_again() {
+fn after_a_scale_fault_the_load_on_it_must_move_before_it_counts() {
     let mut m = machine_with(MachineConfig {
         stable_for_ms: 300,
         ..MachineConfig::default()
     });
     scan(&mut m, UPS, 0);
+    weigh(&mut m, 900.0, false, 50);
     weigh(&mut m, 900.0, true, 100);
     m.handle(Input::Device {
         device: "scale".into(),
@@ -510,12 +512,109 @@ fn a_scale_that_reconnects_must_settle_again() {
         },
         at: Timestamp(200),
     });
+    // Parcel 1 may have been on the pan all along: not this order's weight.
+    assert_eq!(captured(&weigh(&mut m, 900.0, true, 450)), None);
+    assert_eq!(captured(&weigh(&mut m, 900.0, true, 5_000)), None);
+    weigh(&mut m, 300.0, false, 5_100);
     assert_eq!(
-        captured(&weigh(&mut m, 900.0, true, 450)),
+        captured(&weigh(&mut m, 910.0, true, 5_200)),
         None,
-        "stable only since 450"
+        "stable only since 5200"
     );
-    assert_eq!(captured(&weigh(&mut m, 900.0, true, 750)), Some(900.0));
+    assert_eq!(captured(&weigh(&mut m, 910.0, true, 5_500)), Some(910.0));
+}
+
+#[test]
+fn a_load_resting_when_the_station_starts_is_not_captured() {
+    let classifier = Classifier::new(ClassifierSpec::default()).expect("spec");
+    let open = OpenSession {
+        id: "old".into(),
+        order: UPS.into(),
+        kind: SessionKind::Pack,
+        started_at: Timestamp(0),
+        last_activity: Timestamp(0),
+        items: Vec::new(),
+        weight_g: None,
+    };
+    let mut m = PackMachine::resume(MachineConfig::default(), classifier, Mode::Pack, Some(open));
+    assert_eq!(captured(&weigh(&mut m, 1500.0, true, 1_000)), None);
+    weigh(&mut m, 1500.0, false, 1_100);
+    assert_eq!(captured(&weigh(&mut m, 1500.0, true, 1_200)), Some(1500.0));
+}
+
+#[test]
+fn a_stable_load_that_changes_without_motion_is_a_new_load() {
+    let mut m = machine();
+    weigh(&mut m, 0.0, true, 0);
+    scan(&mut m, UPS, 10);
+    assert_eq!(captured(&weigh(&mut m, 0.0, true, 20)), None);
+    assert_eq!(captured(&weigh(&mut m, 640.0, true, 30)), Some(640.0));
+}
+
+/// A 12-digit number that is both a valid UPC-A and a valid FedEx Express number.
+fn upc_that_passes_fedex() -> String {
+    use crate::core::barcode::gs1_check_digit_ok;
+    use crate::core::carrier::Carrier;
+    (400_000_000_000u64..=400_001_000_000)
+        .map(|n| n.to_string())
+        .find(|s| gs1_check_digit_ok(s) && Carrier::FedEx.recognise(s).is_some())
+        .expect("one exists")
+}
+
+#[test]
+fn a_product_code_passing_a_carrier_check_is_an_item_while_packing() {
+    let upc = upc_that_passes_fedex();
+    let mut m = machine();
+    scan(&mut m, UPS, 0);
+    let a = scan(&mut m, &upc, 10);
+    assert_eq!(
+        types(&a),
+        ["item.scanned"],
+        "must not end the parcel's session"
+    );
+    assert_eq!(
+        m.open_session().map(|s| s.items.clone()),
+        Some(vec![upc.clone()])
+    );
+    scan(&mut m, "PW-DONE", 20);
+    // With no session open, the same text is taken for a waybill.
+    let a = scan(&mut m, &upc, 30);
+    assert_eq!(types(&a), ["session.started"]);
+}
+
+#[test]
+fn an_overdue_session_ends_before_a_late_input_is_handled() {
+    let mut m = machine();
+    scan(&mut m, UPS, 0);
+    // No tick came (a busy loop): the next scan still finds the session ended at its deadline.
+    let a = scan(&mut m, EAN, 700_000);
+    assert_eq!(types(&a), ["session.completed", "scan.unrecognized"]);
+    let (_, _, reason, duration) = completed(&a).expect("completed");
+    assert_eq!((reason, duration), (CloseReason::IdleTimeout, 600_000));
+}
+
+#[test]
+fn a_closing_event_lists_at_most_500_items() {
+    let mut m = machine();
+    scan(&mut m, UPS, 0);
+    for i in 0..600 {
+        scan(&mut m, &format!("SKU-{i}"), 1 + i);
+    }
+    let a = scan(&mut m, "PW-DONE", 1_000);
+    let Some(EventBody::SessionCompleted {
+        items,
+        items_truncated,
+        item_count,
+        ..
+    }) = events(&a).into_iter().next()
+    else {
+        panic!("completed: {a:?}")
+    };
+    assert_eq!(
+        (items.len(), *items_truncated, *item_count),
+        (MAX_ITEMS_IN_EVENT, true, 600)
+    );
+    assert_eq!(items[499], "SKU-499");
 }
 
 #[test]
