@@ -380,6 +380,7 @@ impl EventMix {
                 duration_ms: done.since(started_at),
                 weight_g: Some(order.grams),
                 items: order.items.clone(),
+                items_truncated: false,
                 item_count: u32::try_from(order.items.len()).unwrap_or(u32::MAX),
                 reason: CloseReason::DoneCommand,
             },

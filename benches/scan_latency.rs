@@ -306,6 +306,7 @@ fn commit_reference(dir: &Path) -> Vec<Duration> {
             duration_ms: 1_000,
             weight_g: None,
             items: Vec::new(),
+            items_truncated: false,
             item_count: 0,
             reason: CloseReason::NextOrder,
         }),
