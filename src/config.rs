@@ -230,6 +230,18 @@ pub enum TerminatorSetting {
     Any,
 }
 
+/// Serial flow control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowControlSetting {
+    #[default]
+    None,
+    /// XON/XOFF (the factory setting of many MT-SICS balances).
+    Software,
+    /// RTS/CTS.
+    Hardware,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ParitySetting {
@@ -251,6 +263,8 @@ pub struct SerialSettings {
     pub parity: ParitySetting,
     #[serde(default = "default_stop_bits")]
     pub stop_bits: u8,
+    #[serde(default)]
+    pub flow_control: FlowControlSetting,
 }
 
 impl Default for SerialSettings {
@@ -260,6 +274,7 @@ impl Default for SerialSettings {
             data_bits: default_data_bits(),
             parity: ParitySetting::None,
             stop_bits: default_stop_bits(),
+            flow_control: FlowControlSetting::None,
         }
     }
 }
@@ -430,6 +445,32 @@ impl StationConfig {
             ));
         }
         self.classifier_spec()?;
+        if self.scanner.is_empty() {
+            return Err(self.error(
+                "scanner",
+                "no scanner: add a [[scanner]] section (a station without one can never start a session)",
+            ));
+        }
+        match (&self.mqtt.username, &self.mqtt.password_file) {
+            (None, Some(_)) => {
+                return Err(self.error("mqtt.password_file", "given without mqtt.username"));
+            }
+            (_, Some(file)) => {
+                if let Err(e) = std::fs::metadata(file).and_then(|m| {
+                    if m.is_file() {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::other("not a file"))
+                    }
+                }) {
+                    return Err(self.error(
+                        "mqtt.password_file",
+                        format!("cannot read {}: {e}", file.display()),
+                    ));
+                }
+            }
+            _ => {}
+        }
         let mut names = HashSet::new();
         let mut ports = HashSet::new();
         let devices = self
@@ -725,6 +766,24 @@ protocol = "mt-sics"
                     "protocol = \"mt-sics\"\ndata_bits = 5",
                 ),
                 "scale[0].data_bits",
+            ),
+            (
+                MINIMAL.replace(
+                    "[[scanner]]\nname = \"scanner\"\nport = \"/dev/ttyACM0\"\n",
+                    "",
+                ),
+                "scanner",
+            ),
+            (
+                MINIMAL.replace(
+                    "[mqtt]",
+                    "[mqtt]\nusername = \"st\"\npassword_file = \"/nonexistent/pw\"",
+                ),
+                "mqtt.password_file",
+            ),
+            (
+                MINIMAL.replace("[mqtt]", "[mqtt]\npassword_file = \"/etc/hostname\""),
+                "mqtt.password_file",
             ),
         ];
         for (text, key) in cases {

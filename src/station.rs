@@ -160,19 +160,17 @@ async fn station_loop(
             at: Timestamp::now(),
         },
     )?;
+    let mut inputs_open = true;
     loop {
         let idle = machine.next_deadline().map(|deadline| {
             let wait = deadline.since(Timestamp::now()).max(0);
             tokio::time::Instant::now() + Duration::from_millis(wait.unsigned_abs())
         });
         tokio::select! {
-            input = rx.recv() => match input {
+            input = rx.recv(), if inputs_open => match input {
                 Some(input) => step(&config, &mut store, &mut machine, &wake, input)?,
-                // No devices configured: nothing will ever come; wait to be stopped.
-                None => {
-                    shutdown.cancelled().await;
-                    break;
-                }
+                // Every device task has ended: keep the timer and the watchdog going.
+                None => inputs_open = false,
             },
             _ = tokio::time::sleep_until(idle.unwrap_or_else(far_future)), if idle.is_some() => {
                 step(&config, &mut store, &mut machine, &wake, Input::Tick { at: Timestamp::now() })?;
@@ -182,7 +180,20 @@ async fn station_loop(
         }
     }
     systemd::stopping();
-    Ok(())
+    // The devices stop with `shutdown`; what they already read still becomes durable.
+    let drain = async {
+        while let Some(input) = rx.recv().await {
+            step(&config, &mut store, &mut machine, &wake, input)?;
+        }
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout(Duration::from_secs(2), drain).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!("devices did not stop within 2 s; inputs still queued are dropped");
+            Ok(())
+        }
+    }
 }
 
 fn far_future() -> tokio::time::Instant {

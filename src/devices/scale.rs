@@ -50,6 +50,7 @@ async fn read_weights(stream: SerialStream, device: DeviceLink, config: ScaleCon
     let mut next_poll = Instant::now();
     let mut last_reply = Instant::now();
     let mut silent = false;
+    let mut last_error: Option<String> = None;
     if !polling && let Err(e) = writer.write_all(request).await {
         return format!("write failed: {e}");
     }
@@ -77,7 +78,16 @@ async fn read_weights(stream: SerialStream, device: DeviceLink, config: ScaleCon
                             continue;
                         }
                     };
+                    if !matches!(reply, Reply::Reading(_) | Reply::NotReady | Reply::Acknowledged { .. }) {
+                        // An error is not a weight: a scale that only answers errors is as
+                        // useless as a silent one, and is reported the same way.
+                        let complaint = format!("{reply:?} to {}", escape(request.trim_ascii_end()));
+                        garbage.record(&device.name, &format!("scale answered {complaint}"));
+                        last_error = Some(complaint);
+                        continue;
+                    }
                     last_reply = Instant::now();
+                    last_error = None;
                     if silent {
                         silent = false;
                         let port = config.port.display().to_string();
@@ -85,18 +95,11 @@ async fn read_weights(stream: SerialStream, device: DeviceLink, config: ScaleCon
                             return "station stopped".into();
                         }
                     }
-                    match reply {
-                        Reply::Reading(reading) => {
-                            let input = Input::Weight { scale: device.name.clone(), reading, at };
-                            if !device.send(input).await {
-                                return "station stopped".into();
-                            }
+                    if let Reply::Reading(reading) = reply {
+                        let input = Input::Weight { scale: device.name.clone(), reading, at };
+                        if !device.send(input).await {
+                            return "station stopped".into();
                         }
-                        Reply::NotReady | Reply::Acknowledged { .. } => {}
-                        other => garbage.record(
-                            &device.name,
-                            &format!("scale answered {other:?} to {}", escape(request.trim_ascii_end())),
-                        ),
                     }
                 }
             }
@@ -112,10 +115,16 @@ async fn read_weights(stream: SerialStream, device: DeviceLink, config: ScaleCon
             _ = sleep_until(last_reply + config.reply_timeout) => {
                 if !silent {
                     silent = true;
-                    let reason = format!(
-                        "no reply for {:?}: check the scale's power, cable and line settings ({} baud)",
-                        config.reply_timeout, config.serial.baud
-                    );
+                    let reason = match &last_error {
+                        Some(error) => format!(
+                            "no weight for {:?}, only errors (last: {error}): check the protocol and the scale's settings",
+                            config.reply_timeout
+                        ),
+                        None => format!(
+                            "no reply for {:?}: check the scale's power, cable and line settings ({} baud)",
+                            config.reply_timeout, config.serial.baud
+                        ),
+                    };
                     tracing::warn!(device = %device.name, %reason, "scale silent");
                     if !device.status(DeviceStatus::Fault { reason }).await {
                         return "station stopped".into();

@@ -12,10 +12,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio_serial::{DataBits, Parity, SerialPortBuilderExt, SerialStream, StopBits};
+use tokio_serial::{DataBits, FlowControl, Parity, SerialPortBuilderExt, SerialStream, StopBits};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ParitySetting, SerialSettings};
+use crate::config::{FlowControlSetting, ParitySetting, SerialSettings};
 use crate::core::event::DeviceKind;
 use crate::core::machine::{DeviceStatus, Input};
 use crate::core::time::Timestamp;
@@ -74,10 +74,16 @@ pub fn open(port: &Path, settings: &SerialSettings) -> Result<SerialStream, toki
     } else {
         StopBits::One
     };
+    let flow_control = match settings.flow_control {
+        FlowControlSetting::None => FlowControl::None,
+        FlowControlSetting::Software => FlowControl::Software,
+        FlowControlSetting::Hardware => FlowControl::Hardware,
+    };
     let stream = tokio_serial::new(port.to_string_lossy(), settings.baud)
         .data_bits(data_bits)
         .parity(parity)
         .stop_bits(stop_bits)
+        .flow_control(flow_control)
         .open_native_async()?;
     // Whatever sat in the buffer belongs to nobody (a scale's old readings, half a barcode).
     tokio_serial::SerialPort::clear(&stream, tokio_serial::ClearBuffer::Input)?;
@@ -93,13 +99,13 @@ pub fn open_failure(port: &Path, e: &tokio_serial::Error) -> String {
 fn hint(e: &tokio_serial::Error) -> &'static str {
     match e.kind() {
         tokio_serial::ErrorKind::NoDevice => {
-            " (unplugged? check the cable and `packwatch devices`)"
+            " (unplugged? check the cable and `ls -l /dev/serial/by-id/`)"
         }
         tokio_serial::ErrorKind::Io(std::io::ErrorKind::NotFound) => {
             " (no such port: check the name, or the udev rule that makes it)"
         }
         tokio_serial::ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => {
-            " (permission denied: add the packwatch user to the `dialout` group)"
+            " (permission denied: the station user needs the `dialout` group; see systemd/packwatch.sysusers.conf)"
         }
         _ if e.to_string().contains("exclusive") => {
             " (in use by another program: is packwatch already running on this port?)"

@@ -36,6 +36,10 @@ pub enum StoreError {
         "the database was written by a newer packwatch (schema {found}, this build knows {known}): upgrade packwatch"
     )]
     NewerSchema { found: u32, known: u32 },
+    #[error(
+        "the database has schema {found}, this build reads {known}: let the station (`packwatch run`) upgrade it first"
+    )]
+    OlderSchema { found: u32, known: u32 },
     #[error("no database at {0}: is this a packwatch data directory?")]
     Missing(PathBuf),
     #[error("the database holds a value this build cannot read: {0}")]
@@ -59,13 +63,14 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Opens an existing database for reading (CLI, back office); never creates one.
+/// Opens an existing database made by a station (CLI, back office, the publisher); never
+/// creates or migrates one: only the station's own [`Store::open`] changes the schema.
 pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     if !path.is_file() {
         return Err(StoreError::Missing(path.to_path_buf()));
     }
-    let mut conn = connect(path)?;
-    schema::migrate(&mut conn)?;
+    let conn = connect(path)?;
+    schema::check(&conn)?;
     Ok(conn)
 }
 

@@ -69,6 +69,22 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
+/// Checks, without changing anything, that the database has exactly this build's schema.
+pub fn check(conn: &Connection) -> Result<(), StoreError> {
+    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    match found.cmp(&CURRENT_VERSION) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(StoreError::NewerSchema {
+            found,
+            known: CURRENT_VERSION,
+        }),
+        std::cmp::Ordering::Less => Err(StoreError::OlderSchema {
+            found,
+            known: CURRENT_VERSION,
+        }),
+    }
+}
+
 /// Brings the database up to [`CURRENT_VERSION`]; refuses one written by a newer packwatch.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -95,8 +111,13 @@ mod tests {
     #[test]
     fn migrates_a_new_database_once_and_refuses_a_newer_one() {
         let mut conn = Connection::open_in_memory().expect("db");
+        assert!(matches!(
+            check(&conn),
+            Err(StoreError::OlderSchema { found: 0, .. })
+        ));
         migrate(&mut conn).expect("migrate");
         migrate(&mut conn).expect("idempotent");
+        check(&conn).expect("current");
         let v: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");

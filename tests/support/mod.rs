@@ -185,8 +185,9 @@ pub async fn collect_through(
     while seen.range(1..=last).count() < usize::try_from(last).expect("small") {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let Some(event) = tap.next_event(left).await else {
+            let missing: Vec<u64> = (1..=last).filter(|s| !seen.contains(s)).take(20).collect();
             panic!(
-                "only {} of {last} events within {timeout:?}: {seen:?}",
+                "only {} of {last} events within {timeout:?}; missing (first 20): {missing:?}",
                 seen.len()
             );
         };
