@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, ConnectReturnCode, Event, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, Outgoing, Packet, QoS};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -51,8 +51,8 @@ pub struct LinkStatus {
 enum LinkError {
     #[error("broker connection: {0}")]
     Connection(Box<rumqttc::ConnectionError>),
-    #[error("broker refused the connection: {0:?}")]
-    Refused(ConnectReturnCode),
+    #[error("expected CONNACK from the broker, got {0}")]
+    Unexpected(String),
     #[error("client: {0}")]
     Client(#[from] rumqttc::ClientError),
     #[error("outbox: {0}")]
@@ -138,16 +138,10 @@ impl Publisher {
             r = tokio::time::timeout(connect_timeout, eventloop.poll()) => r.map_err(|_| LinkError::Timeout(connect_timeout))??,
             _ = shutdown.cancelled() => return Ok(()),
         };
-        match connack {
-            Event::Incoming(Packet::ConnAck(ack)) if ack.code == ConnectReturnCode::Success => {}
-            Event::Incoming(Packet::ConnAck(ack)) => return Err(LinkError::Refused(ack.code)),
-            other => {
-                let packet = match other {
-                    Event::Incoming(p) => p,
-                    Event::Outgoing(_) => Packet::PingResp,
-                };
-                return Err(rumqttc::ConnectionError::NotConnAck(packet).into());
-            }
+        // rumqttc's first poll yields the CONNACK, and turns a refusal (bad credentials, ...)
+        // into `ConnectionError::ConnectionRefused` itself.
+        if !matches!(connack, Event::Incoming(Packet::ConnAck(_))) {
+            return Err(LinkError::Unexpected(format!("{connack:?}")));
         }
         let availability = self.connection.topics.availability();
         client.try_publish(&availability, QoS::AtLeastOnce, true, "online")?;
@@ -166,30 +160,38 @@ impl Publisher {
             }
             let delete_at = link.delete_at;
             tokio::select! {
-                event = eventloop.poll() => match event? {
-                    Event::Outgoing(Outgoing::Publish(pkid)) => {
-                        let seq = link.queued.pop_front().flatten();
-                        link.by_pkid.insert(pkid, seq);
-                    }
-                    Event::Incoming(Packet::PubAck(ack)) => {
-                        if let Some(Some(seq)) = link.by_pkid.remove(&ack.pkid) {
-                            link.in_flight = link.in_flight.saturating_sub(1);
-                            link.acked.push(seq);
-                            link.delete_at.get_or_insert_with(|| tokio::time::Instant::now() + DELETE_DELAY);
-                            self.status.send_modify(|s| s.acked_through = s.acked_through.max(seq));
-                        }
-                    }
-                    _ => {}
-                },
+                event = eventloop.poll() => self.track(link, &event?),
                 _ = self.wake.notified(), if link.buffer.is_empty() => {}
                 _ = tokio::time::sleep_until(delete_at.unwrap_or_else(tokio::time::Instant::now)), if delete_at.is_some() => {
                     link.delete_acked(outbox)?;
                 }
                 _ = shutdown.cancelled() => {
-                    self.say_offline(&client, &mut eventloop, &availability).await;
+                    self.say_offline(&client, &mut eventloop, link, &availability).await;
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// Follows publishes and their acknowledgements: rumqttc reports the packet id of each
+    /// publish in the order they were queued, and a PUBACK names that id.
+    fn track(&self, link: &mut Link, event: &Event) {
+        match event {
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                let seq = link.queued.pop_front().flatten();
+                link.by_pkid.insert(*pkid, seq);
+            }
+            Event::Incoming(Packet::PubAck(ack)) => {
+                if let Some(Some(seq)) = link.by_pkid.remove(&ack.pkid) {
+                    link.in_flight = link.in_flight.saturating_sub(1);
+                    link.acked.push(seq);
+                    link.delete_at
+                        .get_or_insert_with(|| tokio::time::Instant::now() + DELETE_DELAY);
+                    self.status
+                        .send_modify(|s| s.acked_through = s.acked_through.max(seq));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -220,10 +222,12 @@ impl Publisher {
     }
 
     /// A planned disconnect sends no will: say `offline` ourselves, briefly wait for it.
+    /// Acknowledgements that arrive meanwhile still count (their events leave the outbox).
     async fn say_offline(
         &self,
         client: &AsyncClient,
         eventloop: &mut rumqttc::EventLoop,
+        link: &mut Link,
         availability: &str,
     ) {
         if client
@@ -232,12 +236,14 @@ impl Publisher {
         {
             return;
         }
+        // Queued behind any events still waiting for a packet id: keep the mapping aligned.
+        link.queued.push_back(None);
         let _ = client.try_disconnect();
         let drained = tokio::time::timeout(Duration::from_secs(2), async {
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                    Ok(_) => {}
+                    Ok(event) => self.track(link, &event),
                 }
             }
         })
