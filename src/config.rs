@@ -378,7 +378,7 @@ impl StationConfig {
 
     /// Parses and validates config text that came from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<StationConfig, ConfigError> {
-        let mut config: StationConfig = toml::from_str(text).map_err(|e| {
+        let toml_error = |e: toml::de::Error, key: Option<String>| {
             let location = e
                 .span()
                 .map(|span| {
@@ -389,10 +389,18 @@ impl StationConfig {
                 .unwrap_or_default();
             ConfigError {
                 file: path.to_path_buf(),
-                key: None,
+                key,
                 message: format!("{location}{}", e.message().trim_end()),
             }
-        })?;
+        };
+        let document = toml::Deserializer::parse(text).map_err(|e| toml_error(e, None))?;
+        let mut config: StationConfig =
+            serde_path_to_error::deserialize(document).map_err(|e| {
+                // The path of the value that failed (`scale[0].poll_interval`); `?` marks
+                // levels serde could not name (inside flattened line settings).
+                let key = Some(e.path().to_string()).filter(|k| k != "." && !k.is_empty());
+                toml_error(e.into_inner(), key)
+            })?;
         config.source = path.to_path_buf();
         let base = path.parent().unwrap_or(Path::new("."));
         config.station.data_dir = resolve(base, &config.station.data_dir);
@@ -689,12 +697,10 @@ protocol = "mt-sics"
             "protocol = \"mt-sics\"\nbaudrate = 9600",
         );
         let e = parse(&text).expect_err("unknown key");
-        let msg = e.to_string();
-        assert!(
-            msg.starts_with("/etc/packwatch/pack-01.toml: line "),
-            "{msg}"
+        assert_eq!(
+            e.to_string(),
+            "/etc/packwatch/pack-01.toml: key `scale[0]`: line 14: unknown field `baudrate`"
         );
-        assert!(msg.contains("baudrate"), "{msg}");
     }
 
     #[test]
@@ -727,6 +733,11 @@ protocol = "mt-sics"
             let msg = parse(&text).expect_err("bad value").to_string();
             assert!(msg.contains(expected), "{msg}");
         }
+        let e = parse(&MINIMAL.replace("[mqtt]", "[session]\nidle_timeout = \"soon\"\n[mqtt]"))
+            .expect_err("bad duration");
+        assert_eq!(e.key.as_deref(), Some("session.idle_timeout"), "{e}");
+        let e = parse(&MINIMAL.replace("mt-sics", "acme")).expect_err("bad protocol");
+        assert_eq!(e.key.as_deref(), Some("scale[0].protocol"), "{e}");
     }
 
     #[test]

@@ -39,7 +39,7 @@ async fn config_mistakes_exit_2_naming_file_and_key() {
                 "protocol = \"mt-sics\"",
                 "protocol = \"mt-sics\"\nbaudrate = 9600",
             ),
-            "unknown field `baudrate`",
+            "key `scale[0]`: line 18: unknown field `baudrate`",
         ),
         (
             good.replace("name = \"scale\"", "name = \"scanner\""),
@@ -47,7 +47,7 @@ async fn config_mistakes_exit_2_naming_file_and_key() {
         ),
         (
             good.replace("poll_interval = \"50ms\"", "poll_interval = \"often\""),
-            "expected a duration",
+            "key `scale[0].poll_interval`: line 22: expected a duration",
         ),
     ];
     for (i, (config, expected)) in cases.iter().enumerate() {
