@@ -6,6 +6,9 @@
 //! the publisher runs beside it on its own connection to the database. The loop also drives
 //! the idle timeout and pets the systemd watchdog, so a hung loop gets the process restarted.
 //!
+//! Database work runs in `block_in_place`: a commit waiting for the disk never stalls the
+//! device readers or the publisher.
+//!
 //! If a step cannot be stored (disk full, I/O error) the machine is rebuilt from the store,
 //! which still holds the last durable state: memory never runs ahead of disk, and the failure
 //! is logged as an error.
@@ -70,8 +73,14 @@ impl RunningStation {
     }
 }
 
-/// Opens the store, resumes the core, starts devices and the publisher.
+/// Opens the store, resumes the core, starts devices and the publisher. Needs tokio's
+/// multi-threaded runtime: database commits block their thread while they wait for the disk.
 pub async fn start(config: StationConfig) -> anyhow::Result<RunningStation> {
+    if tokio::runtime::Handle::current().runtime_flavor()
+        != tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        anyhow::bail!("a station needs tokio's multi-threaded runtime");
+    }
     let database = config.database_path();
     let identity = Identity {
         site: config.station.site.clone(),
@@ -209,7 +218,8 @@ fn step(
     input: Input,
 ) -> anyhow::Result<()> {
     let actions = machine.handle(input);
-    match store.apply(&actions) {
+    // The commit waits for fsync (tens of ms on an SD card): not on a runtime thread.
+    match tokio::task::block_in_place(|| store.apply(&actions)) {
         Ok(0) => {}
         Ok(_) => wake.notify_one(),
         Err(e) => {

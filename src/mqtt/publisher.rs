@@ -89,7 +89,8 @@ impl Publisher {
         self.status.subscribe()
     }
 
-    /// Runs until `shutdown`; then says `offline` and disconnects cleanly if it can.
+    /// Runs until `shutdown`; then says `offline` and disconnects cleanly if it can. Needs
+    /// tokio's multi-threaded runtime (outbox reads and deletes use `block_in_place`).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
         let mut outbox = Outbox::open(&self.database)?;
         let mut backoff = BACKOFF_MIN;
@@ -204,7 +205,8 @@ impl Publisher {
     ) -> Result<(), LinkError> {
         while link.in_flight < WINDOW {
             if link.buffer.is_empty() {
-                link.buffer.extend(outbox.page_after(link.cursor, PAGE)?);
+                let page = tokio::task::block_in_place(|| outbox.page_after(link.cursor, PAGE))?;
+                link.buffer.extend(page);
                 if link.buffer.is_empty() {
                     return Ok(());
                 }
@@ -273,7 +275,7 @@ struct Link {
 
 impl Link {
     fn delete_acked(&mut self, outbox: &mut Outbox) -> Result<(), StoreError> {
-        outbox.delete(&self.acked)?;
+        tokio::task::block_in_place(|| outbox.delete(&self.acked))?;
         self.acked.clear();
         self.delete_at = None;
         Ok(())
