@@ -166,7 +166,7 @@ async fn run_demo(mut config: StationConfig, args: DemoArgs) -> anyhow::Result<E
                 "{done} orders packed; all {n} session.completed events came back through the broker."
             );
             println!(
-                "  list them:  packwatch sessions --data-dir {}",
+                "  list them:  packwatch sessions --data-dir {0}   (from a checkout: cargo run -- sessions --data-dir {0})",
                 data_dir.display()
             );
             Ok(ExitCode::SUCCESS)
