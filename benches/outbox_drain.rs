@@ -31,6 +31,8 @@
 //! Run: `cargo bench --bench outbox_drain` (needs `mosquitto` installed). The databases go in
 //! a temporary directory under `$PACKWATCH_BENCH_DIR` when set, else the system temp dir.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,7 +89,7 @@ struct Run {
 }
 
 async fn run() {
-    let dir = bench_dir();
+    let dir = common::bench_dir();
     let mut broker = LocalBroker::stopped().expect("a port for mosquitto");
 
     // Not reported: brings the allocator, SQLite and rumqttc to their working sizes, so the
@@ -103,21 +105,6 @@ async fn run() {
     broker.stop();
 
     report(&small, &large, baseline, dir.path());
-}
-
-/// The temporary directory for the databases.
-fn bench_dir() -> tempfile::TempDir {
-    let builder = {
-        let mut b = tempfile::Builder::new();
-        b.prefix("packwatch-bench-");
-        b
-    };
-    match std::env::var_os("PACKWATCH_BENCH_DIR") {
-        Some(parent) => builder
-            .tempdir_in(parent)
-            .expect("temp dir under $PACKWATCH_BENCH_DIR"),
-        None => builder.tempdir().expect("temp dir"),
-    }
 }
 
 fn connection(port: u16, client_id: &str) -> Connection {

@@ -27,8 +27,10 @@
 //! directory (and so the database) is created under `$PACKWATCH_BENCH_DIR` when set, e.g. to
 //! measure on the disk the station would really use; otherwise under the system temp dir.
 
+mod common;
+
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use packwatch::config::StationConfig;
@@ -73,7 +75,7 @@ struct Sample {
 }
 
 async fn run() {
-    let dir = bench_dir();
+    let dir = common::bench_dir();
     let broker = LocalBroker::start().expect("start mosquitto (is it installed?)");
     let scanner = ScannerSim::start(
         &dir.path().join("scanner"),
@@ -85,8 +87,11 @@ async fn run() {
     .expect("scanner sim");
     let _scale =
         ScaleSim::start(&dir.path().join("scale"), ScaleSimOptions::default()).expect("scale sim");
-    let config = StationConfig::load(&station_file(dir.path(), broker.port()))
-        .expect("the bench's station file is valid");
+    let config = StationConfig::load(
+        &packwatch::sim::station_file::write(dir.path(), SITE, STATION, broker.port())
+            .expect("write the station file"),
+    )
+    .expect("the bench's station file is valid");
     let data_dir = config.database_path();
 
     let mut tap = Tap::subscribe(
@@ -126,54 +131,6 @@ async fn run() {
     let commits = commit_reference(dir.path());
 
     report(&samples, &pings, &commits, skipped, payload_len, &data_dir);
-}
-
-/// The temporary directory for ptys, the station file and the database.
-fn bench_dir() -> tempfile::TempDir {
-    let builder = {
-        let mut b = tempfile::Builder::new();
-        b.prefix("packwatch-bench-");
-        b
-    };
-    match std::env::var_os("PACKWATCH_BENCH_DIR") {
-        Some(parent) => builder
-            .tempdir_in(parent)
-            .expect("temp dir under $PACKWATCH_BENCH_DIR"),
-        None => builder.tempdir().expect("temp dir"),
-    }
-}
-
-/// A station file for the simulated devices in `dir` and the broker at `port`.
-fn station_file(dir: &Path, port: u16) -> PathBuf {
-    let text = format!(
-        r#"
-[station]
-site = "{SITE}"
-id = "{STATION}"
-data_dir = "data"
-
-[session]
-idle_timeout = "5m"
-
-[mqtt]
-url = "mqtt://127.0.0.1:{port}"
-keep_alive = "5s"
-
-[[scanner]]
-name = "scanner"
-port = "scanner"
-
-[[scale]]
-name = "scale"
-port = "scale"
-protocol = "mt-sics"
-poll_interval = "50ms"
-reply_timeout = "1s"
-"#
-    );
-    let path = dir.join("station.toml");
-    std::fs::write(&path, text).expect("write the station file");
-    path
 }
 
 /// Waits for `device.connected` from both devices: the station flushes what a port held

@@ -66,35 +66,8 @@ impl Bench {
 
     /// A station file for these devices and `broker_port`, written into the temp dir.
     pub fn station_file(&self, broker_port: u16) -> PathBuf {
-        let text = format!(
-            r#"
-[station]
-site = "{SITE}"
-id = "{STATION}"
-data_dir = "data"
-
-[session]
-idle_timeout = "5m"
-
-[mqtt]
-url = "mqtt://127.0.0.1:{broker_port}"
-keep_alive = "5s"
-
-[[scanner]]
-name = "scanner"
-port = "scanner"
-
-[[scale]]
-name = "scale"
-port = "scale"
-protocol = "mt-sics"
-poll_interval = "50ms"
-reply_timeout = "1s"
-"#
-        );
-        let path = self.dir.path().join("station.toml");
-        std::fs::write(&path, text).expect("write station file");
-        path
+        packwatch::sim::station_file::write(self.dir.path(), SITE, STATION, broker_port)
+            .expect("write station file")
     }
 
     pub fn config(&self, broker_port: u16) -> StationConfig {
