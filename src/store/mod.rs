@@ -198,7 +198,8 @@ impl Store {
                     kind,
                     started_at,
                 } => {
-                    tx.execute(
+                    execute(
+                        &tx,
                         "INSERT INTO sessions (id, order_no, matched_by, kind, started_at, status)
                          VALUES (?1, ?2, ?3, ?4, ?5, 'open')",
                         params![id, order, matched_by, kind_str(*kind), started_at.millis()],
@@ -213,7 +214,8 @@ impl Store {
                     symbology,
                     gtin,
                 } => {
-                    tx.execute(
+                    execute(
+                        &tx,
                         "INSERT INTO scans (session_id, at, scanner, code, role, symbology, gtin)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                         params![
@@ -227,7 +229,8 @@ impl Store {
                         ],
                     )?;
                     if *role == crate::core::machine::ScanRole::Item {
-                        tx.execute(
+                        execute(
+                            &tx,
                             "UPDATE sessions SET item_count = item_count + 1 WHERE id = ?1",
                             [session_id],
                         )?;
@@ -241,12 +244,14 @@ impl Store {
                     value,
                     unit,
                 } => {
-                    tx.execute(
+                    execute(
+                        &tx,
                         "INSERT INTO weights (session_id, at, scale, grams, value, unit)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         params![session_id, at.millis(), scale, grams, value, unit.as_str()],
                     )?;
-                    tx.execute(
+                    execute(
+                        &tx,
                         "UPDATE sessions SET weight_g = ?2 WHERE id = ?1",
                         params![session_id, grams],
                     )?;
@@ -261,7 +266,8 @@ impl Store {
                         Outcome::Completed => "completed",
                         Outcome::Cancelled => "cancelled",
                     };
-                    tx.execute(
+                    execute(
+                        &tx,
                         "UPDATE sessions SET status = ?2, ended_at = ?3, close_reason = ?4
                          WHERE id = ?1 AND status = 'open'",
                         params![id, status, at.millis(), reason.as_str()],
@@ -288,6 +294,12 @@ impl Store {
         let actions: Vec<Action> = events.iter().cloned().map(Action::Emit).collect();
         self.apply(&actions)
     }
+}
+
+/// Runs one statement through the connection's prepared-statement cache: the same few
+/// statements run for every scan, so each is parsed once per connection.
+fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 fn kind_str(kind: SessionKind) -> &'static str {

@@ -53,7 +53,8 @@ pub(super) fn enqueue(
     };
     let payload = serde_json::to_string(&envelope)
         .map_err(|e| StoreError::Corrupt(format!("event does not serialize: {e}")))?;
-    tx.execute(
+    super::execute(
+        tx,
         "INSERT INTO outbox (seq, event_id, type, payload) VALUES (?1, ?2, ?3, ?4)",
         params![
             i64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("seq {seq}")))?,
