@@ -464,13 +464,9 @@ impl StationConfig {
                 return Err(self.error("mqtt.password_file", "given without mqtt.username"));
             }
             (_, Some(file)) => {
-                if let Err(e) = std::fs::metadata(file).and_then(|m| {
-                    if m.is_file() {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::other("not a file"))
-                    }
-                }) {
+                // Read it, as the station will: a file that exists but this user cannot read
+                // must fail here (exit 2), not at start in a restart loop.
+                if let Err(e) = std::fs::read_to_string(file) {
                     return Err(self.error(
                         "mqtt.password_file",
                         format!("cannot read {}: {e}", file.display()),
