@@ -60,11 +60,7 @@ const P99_GOAL: Duration = Duration::from_millis(10);
 const PING_TOPIC: &str = "packwatch-bench/ping";
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(run());
+    common::block_on(run());
 }
 
 /// One measured scan.

@@ -12,3 +12,12 @@ pub fn bench_dir() -> tempfile::TempDir {
         None => builder.tempdir().expect("temp dir"),
     }
 }
+
+/// Runs a benchmark's body on tokio's multi-threaded runtime (a station needs it).
+pub fn block_on<F: std::future::Future>(body: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(body)
+}
