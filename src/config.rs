@@ -57,6 +57,10 @@ pub struct StationConfig {
     pub scanner: Vec<ScannerConfig>,
     #[serde(default)]
     pub scale: Vec<ScaleConfig>,
+    #[serde(default)]
+    pub video: VideoSection,
+    #[serde(default)]
+    pub camera: Vec<CameraConfig>,
     /// Where the file was read from; set by [`StationConfig::load`].
     #[serde(skip)]
     pub source: PathBuf,
@@ -71,7 +75,7 @@ pub struct StationSection {
     pub id: String,
     #[serde(default)]
     pub mode: Mode,
-    /// Where the database (and, later, video) lives.
+    /// Where the database, the video segments and the exports live.
     pub data_dir: PathBuf,
 }
 
@@ -356,6 +360,164 @@ fn default_reply_timeout() -> Duration {
     Duration::from_secs(2)
 }
 
+/// How video is cut, kept and encoded (all cameras).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoSection {
+    /// Length of one segment file: 2 to 10 s (cut at the next keyframe).
+    #[serde(default = "default_segment", deserialize_with = "duration")]
+    pub segment: Duration,
+    /// Footage kept before the scan that opens a session.
+    #[serde(default = "default_pre_roll", deserialize_with = "duration")]
+    pub pre_roll: Duration,
+    /// Footage kept after a session closes.
+    #[serde(default = "default_post_roll", deserialize_with = "duration")]
+    pub post_roll: Duration,
+    /// How long footage of a session is kept.
+    #[serde(default = "default_keep_orders", deserialize_with = "duration")]
+    pub keep_orders: Duration,
+    /// How long footage between sessions is kept.
+    #[serde(default = "default_keep_idle", deserialize_with = "duration")]
+    pub keep_idle: Duration,
+    /// Below this much free space on the video disk, idle footage is deleted early.
+    #[serde(default = "default_min_free")]
+    pub min_free: bytesize::ByteSize,
+    /// `auto` (the Raspberry Pi's hardware encoder where there is one, else x264), `x264`
+    /// or `v4l2h264enc`.
+    #[serde(default)]
+    pub encoder: EncoderSetting,
+}
+
+impl Default for VideoSection {
+    fn default() -> Self {
+        VideoSection {
+            segment: default_segment(),
+            pre_roll: default_pre_roll(),
+            post_roll: default_post_roll(),
+            keep_orders: default_keep_orders(),
+            keep_idle: default_keep_idle(),
+            min_free: default_min_free(),
+            encoder: EncoderSetting::default(),
+        }
+    }
+}
+
+fn default_segment() -> Duration {
+    Duration::from_secs(4)
+}
+
+fn default_pre_roll() -> Duration {
+    Duration::from_secs(3)
+}
+
+fn default_post_roll() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_keep_orders() -> Duration {
+    Duration::from_secs(90 * 86_400)
+}
+
+fn default_keep_idle() -> Duration {
+    Duration::from_secs(86_400)
+}
+
+fn default_min_free() -> bytesize::ByteSize {
+    bytesize::ByteSize::gib(2)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderSetting {
+    #[default]
+    Auto,
+    X264,
+    V4l2h264enc,
+}
+
+/// Where a camera's pictures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraKind {
+    /// A generated moving picture (demo and tests).
+    Test,
+    /// A USB/UVC camera (`device`).
+    V4l2,
+    /// An IP camera (`url`); its H.264 is recorded as it comes.
+    Rtsp,
+    /// An H.264 MP4 file replayed in real time as if it were a camera (`path`): for trying
+    /// recorded footage and for benchmarks.
+    File,
+}
+
+/// What to ask a USB camera for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraFormat {
+    /// H.264 if the camera offers it (recorded without re-encoding), else MJPEG, else YUY2.
+    #[default]
+    Auto,
+    H264,
+    Mjpeg,
+    Yuy2,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Name in events, file paths and `--camera` (a-z A-Z 0-9 - _).
+    pub name: String,
+    pub kind: CameraKind,
+    /// `v4l2`: the device, best a stable `/dev/v4l/by-id/...` path.
+    #[serde(default)]
+    pub device: Option<PathBuf>,
+    /// `rtsp`: the stream URL (`rtsp://user:pass@host/path`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `file`: the MP4 to replay.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    #[serde(default = "default_width")]
+    pub width: u32,
+    #[serde(default = "default_height")]
+    pub height: u32,
+    #[serde(default = "default_fps")]
+    pub fps: u32,
+    /// `v4l2`: which of the camera's formats to use.
+    #[serde(default)]
+    pub format: CameraFormat,
+    /// Overrides `video.encoder` for this camera.
+    #[serde(default)]
+    pub encoder: Option<EncoderSetting>,
+    /// Target bit rate of our encoder; default from the picture size.
+    #[serde(default)]
+    pub bitrate_kbps: Option<u32>,
+}
+
+fn default_width() -> u32 {
+    1280
+}
+
+fn default_height() -> u32 {
+    720
+}
+
+fn default_fps() -> u32 {
+    30
+}
+
+impl CameraConfig {
+    /// The bit rate our encoder aims at: about 0.07 bits per pixel per frame.
+    pub fn bitrate(&self) -> u32 {
+        self.bitrate_kbps.unwrap_or_else(|| {
+            let bits = u64::from(self.width) * u64::from(self.height) * u64::from(self.fps) / 14;
+            u32::try_from(bits / 1000)
+                .unwrap_or(u32::MAX)
+                .clamp(300, 20_000)
+        })
+    }
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|e| {
@@ -409,6 +571,9 @@ impl StationConfig {
         }
         for s in &mut config.scale {
             s.port = resolve(base, &s.port);
+        }
+        for c in &mut config.camera {
+            c.path = c.path.as_ref().map(|p| resolve(base, p));
         }
         config.validate()?;
         Ok(config)
@@ -540,6 +705,104 @@ impl StationConfig {
                 ));
             }
         }
+        self.validate_video()
+    }
+
+    fn validate_video(&self) -> Result<(), ConfigError> {
+        let v = &self.video;
+        if !(Duration::from_secs(2)..=Duration::from_secs(10)).contains(&v.segment) {
+            return Err(self.error("video.segment", "must be 2s to 10s"));
+        }
+        if v.pre_roll > Duration::from_secs(60) {
+            return Err(self.error("video.pre_roll", "must be at most 60s"));
+        }
+        if v.post_roll > Duration::from_secs(60) {
+            return Err(self.error("video.post_roll", "must be at most 60s"));
+        }
+        if v.keep_idle < Duration::from_secs(60) {
+            return Err(self.error("video.keep_idle", "must be at least 1m"));
+        }
+        if v.keep_orders < v.keep_idle {
+            return Err(self.error(
+                "video.keep_orders",
+                "must be at least video.keep_idle (order footage is never kept shorter than idle footage)",
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, c) in self.camera.iter().enumerate() {
+            let key = |field: &str| format!("camera[{i}].{field}");
+            if !is_topic_level(&c.name) {
+                return Err(self.error(
+                    key("name"),
+                    format!(
+                        "{:?} is not a camera name: use 1 to 64 of a-z, A-Z, 0-9, `-`, `_`",
+                        c.name
+                    ),
+                ));
+            }
+            if !names.insert(c.name.as_str())
+                || self.scanner.iter().any(|s| s.name == c.name)
+                || self.scale.iter().any(|s| s.name == c.name)
+            {
+                return Err(self.error(
+                    key("name"),
+                    format!(
+                        "device {:?} is listed twice: give every device its own name",
+                        c.name
+                    ),
+                ));
+            }
+            let needs = |field: &str, present: bool, example: &str| {
+                if present {
+                    Ok(())
+                } else {
+                    Err(self.error(
+                        key(field),
+                        format!(
+                            "a {:?} camera needs `{field}`, for example {example}",
+                            c.kind
+                        ),
+                    ))
+                }
+            };
+            match c.kind {
+                CameraKind::Test => {}
+                CameraKind::V4l2 => needs(
+                    "device",
+                    c.device.is_some(),
+                    "device = \"/dev/v4l/by-id/usb-...-video-index0\"",
+                )?,
+                CameraKind::Rtsp => {
+                    needs(
+                        "url",
+                        c.url.is_some(),
+                        "url = \"rtsp://10.0.0.21:554/stream1\"",
+                    )?;
+                    let url = c.url.as_deref().unwrap_or_default();
+                    if !(url.starts_with("rtsp://") || url.starts_with("rtsps://")) {
+                        return Err(self.error(key("url"), "must start with rtsp:// or rtsps://"));
+                    }
+                }
+                CameraKind::File => needs("path", c.path.is_some(), "path = \"clip.mp4\"")?,
+            }
+            if !(16..=7680).contains(&c.width) || c.width % 2 != 0 {
+                return Err(
+                    self.error(key("width"), "must be an even number of pixels, 16 to 7680")
+                );
+            }
+            if !(16..=4320).contains(&c.height) || c.height % 2 != 0 {
+                return Err(self.error(
+                    key("height"),
+                    "must be an even number of pixels, 16 to 4320",
+                ));
+            }
+            if !(1..=60).contains(&c.fps) {
+                return Err(self.error(key("fps"), "must be 1 to 60 frames per second"));
+            }
+            if c.bitrate_kbps.is_some_and(|b| !(100..=50_000).contains(&b)) {
+                return Err(self.error(key("bitrate_kbps"), "must be 100 to 50000"));
+            }
+        }
         Ok(())
     }
 
@@ -610,6 +873,11 @@ impl StationConfig {
     /// The station's database file.
     pub fn database_path(&self) -> PathBuf {
         self.station.data_dir.join("packwatch.db")
+    }
+
+    /// The camera called `name`.
+    pub fn camera(&self, name: &str) -> Option<&CameraConfig> {
+        self.camera.iter().find(|c| c.name == name)
     }
 }
 
