@@ -22,3 +22,4 @@ pub mod sim;
 pub mod station;
 pub mod store;
 pub mod systemd;
+pub mod video;

@@ -70,6 +70,7 @@ pub enum UnrecognizedReason {
 pub enum DeviceKind {
     Scanner,
     Scale,
+    Camera,
 }
 
 /// The type-specific part of an event. Serialized without a tag: the type travels in the
@@ -156,7 +157,52 @@ pub enum EventBody {
         kind: DeviceKind,
         reason: String,
     },
+    /// A session's footage from one camera is closed, on disk and hashed.
+    VideoReady {
+        session_id: String,
+        camera: String,
+        /// The clip's range: session start - pre-roll to session end + post-roll (RFC 3339).
+        starts_at: String,
+        ends_at: String,
+        duration_ms: i64,
+        /// No gap: footage covers the whole range.
+        complete: bool,
+        /// Ranges without footage (camera down, recorder restarting).
+        gaps: Vec<Gap>,
+        /// The segment files holding the clip, oldest first, at most `MAX_SEGMENTS_IN_EVENT`.
+        segments: Vec<SegmentRef>,
+        segments_truncated: bool,
+    },
+    /// The video disk is below `video.min_free` and nothing more may be deleted.
+    StorageCritical {
+        path: String,
+        free_bytes: u64,
+        min_free_bytes: u64,
+        detail: String,
+    },
 }
+
+/// A time range without footage in a clip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    pub from: String,
+    pub to: String,
+}
+
+/// One segment file of a clip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SegmentRef {
+    /// Relative to the station's data dir.
+    pub path: String,
+    pub started_at: String,
+    pub ended_at: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// At most this many segments are listed in one `video.ready` (over 30 minutes of 4 s
+/// segments): an event must fit an MQTT packet.
+pub const MAX_SEGMENTS_IN_EVENT: usize = 500;
 
 /// A pack session (outbound parcel) or an unboxing session (returned parcel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -190,11 +236,13 @@ impl EventBody {
             EventBody::DeviceConnected { .. } => "device.connected",
             EventBody::DeviceDisconnected { .. } => "device.disconnected",
             EventBody::DeviceFault { .. } => "device.fault",
+            EventBody::VideoReady { .. } => "video.ready",
+            EventBody::StorageCritical { .. } => "storage.critical",
         }
     }
 
     /// Every event type, for documentation and tests.
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 13] = [
         "session.started",
         "item.scanned",
         "weight.captured",
@@ -206,5 +254,7 @@ impl EventBody {
         "device.connected",
         "device.disconnected",
         "device.fault",
+        "video.ready",
+        "storage.critical",
     ];
 }

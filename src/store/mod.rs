@@ -13,6 +13,7 @@
 pub mod outbox;
 pub mod schema;
 pub mod sessions;
+pub mod video;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -79,6 +80,8 @@ pub struct Store {
     conn: Connection,
     identity: Identity,
     next_seq: u64,
+    /// Which clips a closing session gets; none without cameras.
+    clip_plan: Option<video::ClipPlan>,
 }
 
 impl Store {
@@ -103,6 +106,7 @@ impl Store {
             conn,
             identity,
             next_seq,
+            clip_plan: None,
         })
     }
 
@@ -123,6 +127,9 @@ impl Store {
         let tx = self.conn.transaction()?;
         set_meta(&tx, "configured_mode", configured.as_str())?;
         set_meta(&tx, "mode", mode.as_str())?;
+        // Who wrote this database: `find` on a copied data dir names the station.
+        set_meta(&tx, "site", &self.identity.site)?;
+        set_meta(&tx, "station", &self.identity.station)?;
         tx.commit()?;
         Ok(mode)
     }
@@ -272,6 +279,9 @@ impl Store {
                          WHERE id = ?1 AND status = 'open'",
                         params![id, status, at.millis(), reason.as_str()],
                     )?;
+                    if let Some(plan) = &self.clip_plan {
+                        video::add_clips(&tx, plan, id, *at)?;
+                    }
                 }
                 Action::SetMode(mode) => set_meta(&tx, "mode", mode.as_str())?,
                 Action::Emit(event) => {
@@ -309,7 +319,7 @@ fn kind_str(kind: SessionKind) -> &'static str {
     }
 }
 
-fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)

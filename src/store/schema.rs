@@ -64,6 +64,38 @@ const MIGRATIONS: &[&str] = &[
         payload TEXT NOT NULL
     ) STRICT;
     "#,
+    // 2: video segments and the clips of sessions.
+    r#"
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        camera TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        status TEXT NOT NULL
+            CHECK (status IN ('open', 'closed', 'cut_short', 'missing', 'deleted')),
+        encoded INTEGER NOT NULL,
+        bytes INTEGER,
+        sha256 TEXT,
+        footage TEXT CHECK (footage IN ('order', 'idle'))
+    ) STRICT;
+    CREATE INDEX segments_by_time ON segments (camera, started_at);
+    CREATE INDEX segments_by_end ON segments (status, ended_at);
+    CREATE INDEX segments_unclassified ON segments (ended_at)
+        WHERE footage IS NULL AND status != 'open';
+    CREATE INDEX segments_by_footage ON segments (footage, ended_at)
+        WHERE status != 'deleted';
+
+    CREATE TABLE clips (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        camera TEXT NOT NULL,
+        starts_at INTEGER NOT NULL,
+        ends_at INTEGER NOT NULL,
+        ready_at INTEGER,
+        PRIMARY KEY (session_id, camera)
+    ) STRICT;
+    CREATE INDEX clips_pending ON clips (ends_at) WHERE ready_at IS NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

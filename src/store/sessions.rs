@@ -70,3 +70,28 @@ pub fn list(
         })
         .collect()
 }
+
+/// The station that wrote the database, as `site/station` (from its last start).
+pub fn station_of(conn: &Connection) -> Result<Option<String>, StoreError> {
+    let site = super::meta(conn, "site")?;
+    let station = super::meta(conn, "station")?;
+    Ok(site
+        .zip(station)
+        .map(|(site, station)| format!("{site}/{station}")))
+}
+
+/// The weights captured in a session: `(at, grams, value, unit)`, in time order.
+pub fn weights_of(
+    conn: &Connection,
+    session_id: &str,
+) -> Result<Vec<(Timestamp, f64, f64, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, grams, value, unit FROM weights WHERE session_id = ?1 ORDER BY at, id",
+    )?;
+    let rows = stmt
+        .query_map([session_id], |r| {
+            Ok((Timestamp(r.get(0)?), r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
