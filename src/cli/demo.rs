@@ -4,7 +4,9 @@
 //! its real serial drivers. Without `--mqtt` a private mosquitto is started on a free loopback
 //! port (the system's `mosquitto` binary; `apt-get install mosquitto`). A subscriber prints the
 //! events as the warehouse system would receive them; with `--orders N` the demo exits 0 once
-//! all N `session.completed` events have come back through the broker, 1 otherwise.
+//! all N `session.completed` events, and each camera's N `video.ready`, have come back
+//! through the broker, 1 otherwise. The demo's test camera records real video: `packwatch
+//! export ORDER --data-dir DIR` afterwards writes an MP4 that shows the order number.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -115,18 +117,27 @@ async fn run_demo(mut config: StationConfig, args: DemoArgs) -> anyhow::Result<E
     );
     println!("  data dir:          {}", data_dir.display());
 
+    let devices = config.scanner.len() + config.scale.len() + config.camera.len();
+    let cameras = config.camera.len();
+    // The first clip starts a pre-roll before its scan: let the camera record that long.
+    let warm_up = if cameras > 0 {
+        config.video.pre_roll
+    } else {
+        Duration::ZERO
+    };
     let running = station::start(config).await?;
     let seed = crate::core::time::Timestamp::now().millis().unsigned_abs();
     let target = args.orders;
     let orders = packer::plan(target.unwrap_or(1_000_000).min(1_000_000), seed);
 
-    // The station flushes what a port held before it opened it: scan only once both
-    // devices are connected.
+    // The station flushes what a port held before it opened it, and a clip needs the
+    // camera's pre-roll: scan only once every device is connected.
     let devices_ready = tokio::sync::Notify::new();
     let packing = async {
-        tokio::time::timeout(Duration::from_secs(10), devices_ready.notified())
+        tokio::time::timeout(Duration::from_secs(20), devices_ready.notified())
             .await
-            .context("the simulated devices did not connect within 10 s")?;
+            .context("the devices did not connect within 20 s")?;
+        tokio::time::sleep(warm_up).await;
         for order in &orders {
             packer::pack(&scanner, &scale, order, Pace::default()).await?;
         }
@@ -135,24 +146,26 @@ async fn run_demo(mut config: StationConfig, args: DemoArgs) -> anyhow::Result<E
     let expected = target.unwrap_or(usize::MAX);
     let watching = async {
         let mut completed = 0usize;
+        let mut videos = 0usize;
         let mut connected = std::collections::BTreeSet::new();
-        while completed < expected {
+        while completed < expected || videos < expected.saturating_mul(cameras) {
             let Some(event) = tap.next_event(Duration::from_secs(30)).await else {
                 break;
             };
             print_event(&event);
             match event["type"].as_str() {
                 Some("session.completed") => completed += 1,
+                Some("video.ready") => videos += 1,
                 Some("device.connected") => {
                     connected.insert(event["device"].as_str().unwrap_or_default().to_string());
-                    if connected.len() == 2 {
+                    if connected.len() == devices {
                         devices_ready.notify_one();
                     }
                 }
                 _ => {}
             }
         }
-        completed
+        (completed, videos)
     };
     let (completed, packed) = tokio::select! {
         _ = super::stop_signal() => (None, Ok(())),
@@ -161,18 +174,27 @@ async fn run_demo(mut config: StationConfig, args: DemoArgs) -> anyhow::Result<E
     running.stop().await?;
     packed?;
     match (completed, target) {
-        (Some(done), Some(n)) if done >= n => {
+        (Some((done, videos)), Some(n)) if done >= n && videos >= n * cameras => {
             println!(
-                "{done} orders packed; all {n} session.completed events came back through the broker."
+                "{done} orders packed; all {n} session.completed and {videos} video.ready events came back through the broker."
             );
             println!(
                 "  list them:  packwatch sessions --data-dir {0}   (from a checkout: cargo run -- sessions --data-dir {0})",
                 data_dir.display()
             );
+            if cameras > 0 {
+                println!(
+                    "  export one: packwatch export ORDER --data-dir {}",
+                    data_dir.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
-        (Some(done), Some(n)) => {
-            eprintln!("only {done} of {n} session.completed events arrived");
+        (Some((done, videos)), Some(n)) => {
+            eprintln!(
+                "only {done} of {n} session.completed and {videos} of {} video.ready events arrived",
+                n * cameras
+            );
             Ok(ExitCode::from(1))
         }
         _ => Ok(ExitCode::SUCCESS),
@@ -197,6 +219,17 @@ fn print_event(e: &serde_json::Value) {
         "session.completed" => format!(
             "{} items, {} g, {} ms",
             e["item_count"], e["weight_g"], e["duration_ms"]
+        ),
+        "video.ready" => format!(
+            "{} {:.1} s in {} segments{}",
+            e["camera"].as_str().unwrap_or("?"),
+            e["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0,
+            e["segments"].as_array().map(Vec::len).unwrap_or(0),
+            if e["complete"].as_bool() == Some(true) {
+                ""
+            } else {
+                " (with gaps)"
+            }
         ),
         "device.connected" | "device.disconnected" | "device.fault" => {
             format!(

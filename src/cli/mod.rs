@@ -5,7 +5,10 @@
 //! key and fix).
 
 mod check;
+mod data_dir;
 mod demo;
+mod export;
+mod find;
 mod run;
 mod sessions;
 
@@ -44,6 +47,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// List recorded sessions.
     Sessions(sessions::SessionsArgs),
+    /// Find the sessions of an order and their footage.
+    Find(find::FindArgs),
+    /// Export an order's video as one MP4 (with its sha256).
+    Export(export::ExportArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -55,6 +62,8 @@ pub fn main() -> ExitCode {
         Command::Check { station } => check::check(&station),
         Command::Demo(args) => demo::demo(args),
         Command::Sessions(args) => sessions::sessions(args),
+        Command::Find(args) => find::find(args),
+        Command::Export(args) => export::export(args),
     };
     match result {
         Ok(code) => code,

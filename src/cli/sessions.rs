@@ -1,11 +1,10 @@
 //! `packwatch sessions`: the recorded sessions, newest first, as a table or JSON.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::config::StationConfig;
+use super::data_dir::DataDirArgs;
 use crate::store::{self, sessions};
 
 #[derive(Args)]
@@ -19,27 +18,12 @@ pub struct SessionsArgs {
     /// At most this many sessions.
     #[arg(long, default_value_t = 50)]
     limit: usize,
-    /// The station config (its data dir is read).
-    #[arg(
-        long,
-        short,
-        value_name = "FILE",
-        conflicts_with = "data_dir",
-        required_unless_present = "data_dir"
-    )]
-    station: Option<PathBuf>,
-    /// A station's data dir (or a copy of it).
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    source: DataDirArgs,
 }
 
 pub fn sessions(args: SessionsArgs) -> anyhow::Result<ExitCode> {
-    let database = match (&args.station, &args.data_dir) {
-        (Some(station), _) => StationConfig::load(station)?.database_path(),
-        (None, Some(dir)) => dir.join("packwatch.db"),
-        (None, None) => anyhow::bail!("give --station FILE or --data-dir DIR"),
-    };
-    let conn = store::open_existing(&database)?;
+    let conn = store::open_existing(&args.source.resolve()?.database())?;
     let rows = sessions::list(&conn, args.order.as_deref(), args.limit)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
