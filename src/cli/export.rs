@@ -77,6 +77,9 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 "frames": exported.frames,
                 "bytes": exported.bytes,
                 "sha256": exported.sha256,
+                "unreadable_segments": exported.skipped.iter().map(|(path, why)| {
+                    serde_json::json!({ "path": path, "reason": why })
+                }).collect::<Vec<_>>(),
             })
         );
     } else {
@@ -95,6 +98,9 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             exported.elapsed_ms
         );
         println!("  sha256 {}", exported.sha256);
+        for (path, why) in &exported.skipped {
+            println!("  gap: segment {path} could not be read ({why})");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -67,6 +67,9 @@ pub struct Exported {
     pub bytes: u64,
     pub sha256: String,
     pub elapsed_ms: u64,
+    /// Segments that could not be read, with why (a segment cut short in its first second
+    /// has nothing playable); the clip has a gap there.
+    pub skipped: Vec<(String, String)>,
 }
 
 impl Exported {
@@ -175,6 +178,7 @@ pub fn export(req: &Request<'_>) -> Result<Exported, ExportError> {
     let mut base: Option<i128> = None;
     let mut last_end: i128 = 0;
     let mut frames = 0usize;
+    let mut skipped = Vec::new();
     let mut write = |batch: Vec<Frame>, writer: &Writer| -> Result<(), ExportError> {
         for f in batch {
             let b = match base {
@@ -206,14 +210,22 @@ pub fn export(req: &Request<'_>) -> Result<Exported, ExportError> {
             break;
         }
         let path = req.data_dir.join(&span.path);
-        let reader = Reader::open(&path).map_err(|message| ExportError::Segment {
-            path: span.path.clone(),
-            message,
-        })?;
+        let reader = match Reader::open(&path) {
+            Ok(reader) => reader,
+            Err(message) => {
+                tracing::warn!(segment = %span.path, %message, "a segment cannot be read; the export has a gap there");
+                skipped.push((span.path.clone(), message));
+                continue;
+            }
+        };
         writer.set_caps_once(&reader.caps);
         let mut first_pts: Option<i128> = None;
         let start_ns = i128::from(span.started_at.millis()) * 1_000_000;
-        while let Some(buffer) = reader.next() {
+        let segment_error = |message| ExportError::Segment {
+            path: span.path.clone(),
+            message,
+        };
+        while let Some(buffer) = reader.next().map_err(segment_error)? {
             let (Some(pts), dts) = (buffer.pts(), buffer.dts()) else {
                 continue;
             };
@@ -254,6 +266,7 @@ pub fn export(req: &Request<'_>) -> Result<Exported, ExportError> {
         bytes: sealed.bytes,
         sha256: sealed.sha256,
         elapsed_ms: u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
+        skipped,
     })
 }
 
@@ -285,33 +298,41 @@ impl Reader {
         .map_err(|e| e.to_string())?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline".to_string())?;
-        let src = pipeline.by_name("src").ok_or("no source")?;
-        src.set_property("location", path.to_str().ok_or("the path is not UTF-8")?);
-        let sink = pipeline
-            .by_name("out")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or("no appsink")?;
-        pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|_| format!("cannot read it{}", error_on_bus(&pipeline)))?;
-        // The first sample carries the caps (SPS/PPS) the writer needs.
-        let first = sink
-            .pull_sample()
-            .map_err(|_| format!("no video in it{}", error_on_bus(&pipeline)))?;
-        let caps = first.caps().map(|c| c.to_owned()).ok_or("no caps")?;
-        Ok(Reader {
-            pipeline,
-            sink,
-            caps,
-            pending: std::cell::RefCell::new(first.buffer_owned()),
-        })
+        let opened = (|| {
+            let src = pipeline.by_name("src").ok_or("no source")?;
+            src.set_property("location", path.to_str().ok_or("the path is not UTF-8")?);
+            let sink = pipeline
+                .by_name("out")
+                .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+                .ok_or("no appsink")?;
+            pipeline
+                .set_state(gst::State::Playing)
+                .map_err(|_| format!("cannot read it{}", error_on_bus(&pipeline)))?;
+            // The first sample carries the caps (SPS/PPS) the writer needs.
+            let first = pull(&pipeline, &sink)?.ok_or_else(|| "no video in it".to_string())?;
+            let caps = first.caps().map(|c| c.to_owned()).ok_or("no caps")?;
+            Ok((sink, caps, first.buffer_owned()))
+        })();
+        match opened {
+            Ok((sink, caps, first)) => Ok(Reader {
+                pipeline,
+                sink,
+                caps,
+                pending: std::cell::RefCell::new(first),
+            }),
+            Err(e) => {
+                let _ = pipeline.set_state(gst::State::Null);
+                Err(e)
+            }
+        }
     }
 
-    fn next(&self) -> Option<gst::Buffer> {
+    /// The next access unit; `Ok(None)` at the end of the file.
+    fn next(&self) -> Result<Option<gst::Buffer>, String> {
         if let Some(b) = self.pending.borrow_mut().take() {
-            return Some(b);
+            return Ok(Some(b));
         }
-        self.sink.pull_sample().ok()?.buffer_owned()
+        Ok(pull(&self.pipeline, &self.sink)?.and_then(|s| s.buffer_owned()))
     }
 
     fn stop(self) {
@@ -468,6 +489,31 @@ impl Writer {
         };
         let _ = self.pipeline.set_state(gst::State::Null);
         result
+    }
+}
+
+/// The next sample of `sink`; `Ok(None)` at the end of the stream, `Err` if the pipeline
+/// failed (an appsink never sees the end of a stream that failed upstream, so the bus is
+/// watched while waiting).
+pub(super) fn pull(
+    pipeline: &gst::Pipeline,
+    sink: &gst_app::AppSink,
+) -> Result<Option<gst::Sample>, String> {
+    let began = Instant::now();
+    loop {
+        if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            return Ok(Some(sample));
+        }
+        if sink.is_eos() {
+            return Ok(None);
+        }
+        let error = error_on_bus(pipeline);
+        if !error.is_empty() {
+            return Err(error.trim_start_matches(": ").to_string());
+        }
+        if began.elapsed() > std::time::Duration::from_secs(30) {
+            return Err("no data for 30 s".into());
+        }
     }
 }
 

@@ -22,16 +22,41 @@ impl Gray {
 
 /// The first picture of `file` at or after `at` (from the file's start), in grey.
 pub fn decode_at(file: &Path, at: gst::ClockTime) -> Result<Gray, String> {
-    gst::init().map_err(|e| e.to_string())?;
-    let pipeline = gst::parse::launch(
-        "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 \
-         ! appsink name=out sync=false",
-    )
-    .map_err(|e| e.to_string())?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| "not a pipeline".to_string())?;
+    let pipeline = pipeline("filesrc name=src ! decodebin")?;
     let src = pipeline.by_name("src").ok_or("no source")?;
     src.set_property("location", file.to_str().ok_or("the path is not UTF-8")?);
+    picture_at(&pipeline, at).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// What our overlay draws for `order` on a black `width` x `height` picture: the reference a
+/// recorded frame is compared with.
+pub fn render_overlay(width: u32, height: u32, order: Option<&str>) -> Result<Gray, String> {
+    let pipeline = pipeline(&format!(
+        "videotestsrc pattern=black num-buffers=1 ! video/x-raw,width={width},height={height} \
+         ! videoconvert ! video/x-raw,format=I420 ! {}",
+        super::overlay::description()
+    ))?;
+    let elements =
+        super::overlay::Elements::find(pipeline.upcast_ref()).ok_or("no overlay elements")?;
+    elements
+        .order
+        .set_property("text", super::overlay::order_text(order));
+    picture_at(&pipeline, gst::ClockTime::ZERO)
+}
+
+/// `head` followed by conversion to grey and an appsink.
+fn pipeline(head: &str) -> Result<gst::Pipeline, String> {
+    gst::init().map_err(|e| e.to_string())?;
+    gst::parse::launch(&format!(
+        "{head} ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
+    ))
+    .map_err(|e| e.to_string())?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| "not a pipeline".to_string())
+}
+
+/// Plays `pipeline` to its first picture at or after `at`.
+fn picture_at(pipeline: &gst::Pipeline, at: gst::ClockTime) -> Result<Gray, String> {
     let sink = pipeline
         .by_name("out")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -42,9 +67,8 @@ pub fn decode_at(file: &Path, at: gst::ClockTime) -> Result<Gray, String> {
     let result = (|| {
         let mut first: Option<gst::ClockTime> = None;
         loop {
-            let sample = sink
-                .pull_sample()
-                .map_err(|_| format!("{} has no picture at {at}", file.display()))?;
+            let sample = super::export::pull(pipeline, &sink)?
+                .ok_or_else(|| format!("no picture at {at}"))?;
             let buffer = sample.buffer().ok_or("a sample without a buffer")?;
             let pts = buffer.pts().unwrap_or(gst::ClockTime::ZERO);
             let start = *first.get_or_insert(pts);

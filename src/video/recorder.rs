@@ -257,25 +257,29 @@ impl Worker {
         let sink = pipeline
             .by_name(pipeline::SINK)
             .ok_or("the pipeline has no sink")?;
-        let muxer = gst::ElementFactory::make("mp4mux")
-            .property(
-                "reserved-max-duration",
-                u64::try_from(pipeline::reserved_max_duration(self.video.segment).as_nanos())
-                    .unwrap_or(u64::MAX),
-            )
-            .property(
+        // splitmuxsink makes (and resets) its muxer itself: the index settings go on each
+        // muxer it adds. Reserved room for the index at the front, rewritten every second, is
+        // what keeps a segment cut short by a kill playable up to its last second.
+        let reserved =
+            u64::try_from(pipeline::reserved_max_duration(self.video.segment).as_nanos())
+                .unwrap_or(u64::MAX);
+        sink.connect("muxer-added", false, move |args| {
+            let muxer = args.get(1)?.get::<gst::Element>().ok()?;
+            muxer.set_property("reserved-max-duration", reserved);
+            muxer.set_property(
                 "reserved-moov-update-period",
                 gst::ClockTime::SECOND.nseconds(),
-            )
-            .build()
-            .map_err(|e| format!("mp4mux: {e}"))?;
+            );
+            None
+        });
         // Unbuffered: a fragment the muxer wrote is in the kernel, not in our memory.
-        let file = gst::ElementFactory::make("filesink")
-            .property_from_str("buffer-mode", "unbuffered")
-            .build()
-            .map_err(|e| format!("filesink: {e}"))?;
-        sink.set_property("muxer", &muxer);
-        sink.set_property("sink", &file);
+        sink.connect("sink-added", false, |args| {
+            let file = args.get(1)?.get::<gst::Element>().ok()?;
+            if file.has_property("buffer-mode") {
+                file.set_property_from_str("buffer-mode", "unbuffered");
+            }
+            None
+        });
         Ok((pipeline, plan))
     }
 

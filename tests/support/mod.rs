@@ -73,7 +73,32 @@ impl Bench {
     pub fn config(&self, broker_port: u16) -> StationConfig {
         StationConfig::load(&self.station_file(broker_port)).expect("valid test station")
     }
+
+    /// The station file with `extra` TOML (cameras, video settings) appended.
+    pub fn station_file_with(&self, broker_port: u16, extra: &str) -> PathBuf {
+        let path = self.station_file(broker_port);
+        let mut text = std::fs::read_to_string(&path).expect("read station file");
+        text.push_str(extra);
+        std::fs::write(&path, text).expect("write station file");
+        path
+    }
 }
+
+/// A small test camera (320x240, 15 fps, x264) with 2 s segments and the default rolls.
+pub const TEST_CAMERA: &str = r#"
+[video]
+segment = "2s"
+min_free = "1MiB"
+
+[[camera]]
+name = "cam"
+kind = "test"
+width = 320
+height = 240
+fps = 15
+bitrate_kbps = 300
+encoder = "x264"
+"#;
 
 pub async fn tap(broker: &LocalBroker) -> Tap {
     Tap::subscribe_persistent(
@@ -93,12 +118,19 @@ pub async fn start_station(
     broker: &LocalBroker,
     tap: &mut Tap,
 ) -> (packwatch::station::RunningStation, Vec<Value>) {
-    let running = packwatch::station::start(bench.config(broker.port()))
-        .await
-        .expect("start");
+    start_config(bench.config(broker.port()), tap).await
+}
+
+/// Starts a station and waits until every device (scanners, scales, cameras) is connected.
+pub async fn start_config(
+    config: StationConfig,
+    tap: &mut Tap,
+) -> (packwatch::station::RunningStation, Vec<Value>) {
+    let devices = config.scanner.len() + config.scale.len() + config.camera.len();
+    let running = packwatch::station::start(config).await.expect("start");
     let mut connected = std::collections::BTreeSet::new();
     let mut seen = Vec::new();
-    while connected.len() < 2 {
+    while connected.len() < devices {
         let events = until(tap, "device.connected", Duration::from_secs(10)).await;
         if let Some(device) = events.last().and_then(|e| e["device"].as_str()) {
             connected.insert(device.to_string());
