@@ -297,3 +297,141 @@ async fn after_kill_9_earlier_footage_plays_and_the_open_session_gets_its_clip()
     frame::decode_at(across, gstreamer::ClockTime::from_seconds(1)).expect("decodes");
     station.kill_9();
 }
+
+/// Writes a `seconds`-long 320x240 H.264 MP4 with a keyframe every second.
+fn h264_file(path: &Path, seconds: u32) {
+    gstreamer::init().expect("gstreamer");
+    use gstreamer::prelude::*;
+    let pipeline = gstreamer::parse::launch(&format!(
+        "videotestsrc pattern=ball num-buffers={} ! video/x-raw,width=320,height=240,framerate=15/1 \
+         ! x264enc key-int-max=15 speed-preset=ultrafast ! h264parse ! mp4mux ! filesink name=out",
+        seconds * 15
+    ))
+    .expect("pipeline");
+    let bin = pipeline
+        .clone()
+        .downcast::<gstreamer::Bin>()
+        .expect("a bin");
+    bin.by_name("out")
+        .expect("filesink")
+        .set_property("location", path.to_str().expect("utf-8"));
+    pipeline.set_state(gstreamer::State::Playing).expect("play");
+    let bus = pipeline.bus().expect("bus");
+    let msg = bus
+        .timed_pop_filtered(
+            gstreamer::ClockTime::from_seconds(60),
+            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+        )
+        .expect("finished");
+    assert!(
+        matches!(msg.view(), gstreamer::MessageView::Eos(_)),
+        "{msg:?}"
+    );
+    pipeline.set_state(gstreamer::State::Null).expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_camera_is_a_fault_until_it_appears_and_h264_is_recorded_as_it_comes() {
+    let broker = LocalBroker::start().expect("broker");
+    let bench = Bench::new();
+    let mut tap = tap(&broker).await;
+    let source = bench.dir.path().join("camera.mp4");
+    let file = bench.station_file_with(
+        broker.port(),
+        &format!(
+            r#"
+[video]
+segment = "2s"
+min_free = "1MiB"
+
+[[camera]]
+name = "ipcam"
+kind = "file"
+path = "{}"
+"#,
+            source.display()
+        ),
+    );
+    let config = StationConfig::load(&file).expect("station");
+    let running = packwatch::station::start(config).await.expect("start");
+    // No camera yet: a fault that names the problem, not silence.
+    let fault = until(&mut tap, "device.fault", Duration::from_secs(15)).await;
+    let fault = fault.last().expect("fault");
+    assert_eq!(fault["device"], "ipcam");
+    assert_eq!(fault["kind"], "camera");
+    assert!(
+        fault["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("camera.mp4"),
+        "{fault}"
+    );
+    // The camera appears: the recorder's retry picks it up without a restart.
+    h264_file(&source, 20);
+    loop {
+        let events = until(&mut tap, "device.connected", Duration::from_secs(40)).await;
+        if events.last().expect("event")["device"] == "ipcam" {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let order = &packer::plan(1, 5)[0];
+    pack(&bench.scanner, &bench.scale, order, PACE)
+        .await
+        .expect("pack");
+    until_n(&mut tap, "video.ready", 1).await;
+    running.stop().await.expect("stop");
+
+    // Recorded as it came: the segments are not ours to draw on.
+    let conn = packwatch::store::open_existing(&bench.data_dir().join("packwatch.db")).expect("db");
+    let encoded: i64 = conn
+        .query_row("SELECT max(encoded) FROM segments", [], |r| r.get(0))
+        .expect("segments");
+    assert_eq!(encoded, 0, "H.264 from the camera is not re-encoded");
+
+    // Without --burn-in the export is a stream copy; with it, the order is drawn in.
+    let plain = export(
+        &bench.data_dir(),
+        &order.tracking,
+        &bench.dir.path().join("plain.mp4"),
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_packwatch"))
+        .args([
+            "export",
+            &order.tracking,
+            "--burn-in",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(bench.data_dir())
+        .arg("-o")
+        .arg(bench.dir.path().join("burned.mp4"))
+        .output()
+        .expect("export --burn-in");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let burned: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_ne!(plain["sha256"], burned["sha256"]);
+    let reference = frame::render_overlay(320, 240, Some(&order.tracking)).expect("reference");
+    let nothing = frame::render_overlay(320, 240, Some("NOTHING-HERE-0000")).expect("reference");
+    for (file, drawn) in [(&plain, false), (&burned, true)] {
+        let picture = frame::decode_at(
+            Path::new(file["path"].as_str().expect("path")),
+            gstreamer::ClockTime::from_mseconds(3700),
+        )
+        .expect("decode");
+        let right = order_box_distance(&picture, &reference, &nothing);
+        let wrong = order_box_distance(&picture, &nothing, &reference);
+        println!(
+            "burn-in {drawn}: distance to the order's overlay {right:.1}, to another {wrong:.1}"
+        );
+        assert_eq!(
+            right * 2.0 < wrong,
+            drawn,
+            "burned in: {drawn}; {right:.1} vs {wrong:.1}"
+        );
+    }
+}

@@ -153,6 +153,8 @@ impl Worker {
             match self.record() {
                 Ended::Stopped => break,
                 Ended::Failed(reason) => {
+                    // Say which source: an operator reads this on a dashboard.
+                    let reason = format!("{}: {reason}", self.source_name());
                     tracing::error!(camera = %self.camera.name, %reason, "recording failed; retrying");
                     self.note(Note::Fault {
                         camera: self.camera.name.clone(),
@@ -544,7 +546,11 @@ fn bus_error(pipeline: &gst::Pipeline) -> String {
         .bus()
         .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]))
         .and_then(|msg| match msg.view() {
-            gst::MessageView::Error(e) => Some(format!(": {}", e.error())),
+            gst::MessageView::Error(e) => Some(format!(
+                ": {} ({})",
+                e.error(),
+                e.debug().map(|d| d.to_string()).unwrap_or_default()
+            )),
             _ => None,
         })
         .unwrap_or_default()
