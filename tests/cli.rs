@@ -108,3 +108,56 @@ async fn sessions_on_an_unknown_data_dir_is_a_clear_error() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_plays_each_camera_until_its_first_encoded_picture() {
+    let broker = LocalBroker::start().expect("mosquitto");
+    let bench = Bench::new();
+    let extra = format!(
+        "{TEST_CAMERA}
+[[camera]]
+name = \"gone\"
+kind = \"file\"
+path = \"no-such-recording.mp4\"
+"
+    );
+    let file = bench.station_file_with(broker.port(), &extra);
+    let out = packwatch(&["check", "--station", path(&file)]).await;
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "ok    camera \"cam\" (test pattern): pictures at 320x240, encoded with x264enc"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("FAIL  camera \"gone\"") && report.contains("no-such-recording.mp4"),
+        "{report}"
+    );
+    assert!(report.contains("ok    video disk"), "{report}");
+}
+
+#[tokio::test]
+async fn export_of_an_unknown_order_exits_1_and_names_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    packwatch::store::Store::open(
+        &data.join("packwatch.db"),
+        packwatch::store::Identity {
+            site: "s".into(),
+            station: "t".into(),
+        },
+    )
+    .expect("an empty station database");
+    for command in ["export", "find"] {
+        let out = packwatch(&[command, "../../etc/passwd", "--data-dir", path(&data)]).await;
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", text(&out));
+        assert!(
+            text(&out).contains("no session for order \"../../etc/passwd\""),
+            "{command}: {}",
+            text(&out)
+        );
+    }
+    assert!(!data.join("exports").exists(), "nothing was written");
+}

@@ -1,8 +1,9 @@
 //! `packwatch check --station FILE`: is this station ready to run, and if not, what to fix.
 //!
 //! Validates the config (a mistake exits 2), then probes what the station will use: the data
-//! dir is writable, each serial port opens (each scale answers `SI`), the broker accepts a
-//! connection. Every line says ok or what is wrong and how to fix it; any failure exits 1.
+//! dir is writable, each serial port opens (each scale answers `SI`), each camera delivers
+//! encoded pictures through the pipeline the recorder would build, the video disk has
+//! `min_free`, the broker accepts a connection. Every line says ok or what is wrong and how to fix it; any failure exits 1.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -64,6 +65,16 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
         }
         report(rt.block_on(probe_scale(s)));
     }
+    for c in &config.camera {
+        report(crate::video::probe::probe(
+            c,
+            &config.video,
+            Duration::from_secs(10),
+        ));
+    }
+    if !config.camera.is_empty() {
+        report(video_disk(&config));
+    }
     report(rt.block_on(probe_broker(&config)));
     if failures > 0 {
         println!("{failures} problem(s): fix them and run `packwatch check` again");
@@ -86,6 +97,32 @@ fn data_dir(config: &StationConfig) -> Result<String, String> {
                 dir.display()
             )
         })
+}
+
+fn video_disk(config: &StationConfig) -> Result<String, String> {
+    let dir = config
+        .station
+        .data_dir
+        .join(crate::video::segment::VIDEO_DIR);
+    let min = config.video.min_free.as_u64();
+    match crate::video::retention::free_bytes(&dir) {
+        Some(free) if free >= min => Ok(format!(
+            "video disk {}: {} free (video.min_free {})",
+            dir.display(),
+            bytesize::ByteSize::b(free),
+            config.video.min_free
+        )),
+        Some(free) => Err(format!(
+            "video disk {}: only {} free, below video.min_free {}: free space, use a bigger disk or lower min_free",
+            dir.display(),
+            bytesize::ByteSize::b(free),
+            config.video.min_free
+        )),
+        None => Err(format!(
+            "video disk {}: cannot measure free space",
+            dir.display()
+        )),
+    }
 }
 
 async fn probe_scale(s: &ScaleConfig) -> Result<String, String> {

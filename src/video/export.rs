@@ -307,7 +307,7 @@ impl Reader {
                 .ok_or("no appsink")?;
             pipeline
                 .set_state(gst::State::Playing)
-                .map_err(|_| format!("cannot read it{}", error_on_bus(&pipeline)))?;
+                .map_err(|_| format!("cannot read it{}", super::pipeline::bus_error(&pipeline)))?;
             // The first sample carries the caps (SPS/PPS) the writer needs.
             let first = pull(&pipeline, &sink)?.ok_or_else(|| "no video in it".to_string())?;
             let caps = first.caps().map(|c| c.to_owned()).ok_or("no caps")?;
@@ -398,7 +398,7 @@ impl Writer {
         pipeline.set_state(gst::State::Playing).map_err(|_| {
             ExportError::Gst(format!(
                 "cannot start the writer{}",
-                error_on_bus(&pipeline)
+                super::pipeline::bus_error(&pipeline)
             ))
         })?;
         Ok(Writer {
@@ -458,7 +458,7 @@ impl Writer {
         self.src.push_buffer(buffer).map(|_| ()).map_err(|e| {
             ExportError::Gst(format!(
                 "the writer stopped: {e:?}{}",
-                error_on_bus(&self.pipeline)
+                super::pipeline::bus_error(&self.pipeline)
             ))
         })
     }
@@ -507,7 +507,7 @@ pub(super) fn pull(
         if sink.is_eos() {
             return Ok(None);
         }
-        let error = error_on_bus(pipeline);
+        let error = super::pipeline::bus_error(pipeline);
         if !error.is_empty() {
             return Err(error.trim_start_matches(": ").to_string());
         }
@@ -515,17 +515,6 @@ pub(super) fn pull(
             return Err("no data for 30 s".into());
         }
     }
-}
-
-fn error_on_bus(pipeline: &gst::Pipeline) -> String {
-    pipeline
-        .bus()
-        .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]))
-        .and_then(|msg| match msg.view() {
-            gst::MessageView::Error(e) => Some(format!(": {}", e.error())),
-            _ => None,
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

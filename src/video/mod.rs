@@ -5,6 +5,7 @@ pub mod export;
 pub mod frame;
 pub mod overlay;
 pub mod pipeline;
+pub mod probe;
 pub mod recorder;
 pub mod retention;
 pub mod retrieve;

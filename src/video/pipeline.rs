@@ -111,6 +111,8 @@ impl UsbFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub description: String,
+    /// The part up to the encoded H.264 (everything but the sink): what `check` plays.
+    pub source: String,
     /// `Some` when we encode (and so burn the overlay in); `None` for H.264 passthrough.
     pub encoder: Option<Encoder>,
 }
@@ -155,22 +157,68 @@ pub fn plan(camera: &CameraConfig, video: &VideoSection, usb: Option<UsbFormat>)
     };
     let sink = sink_description(video.segment);
     if h264 {
+        let source = format!("{source} ! h264parse name={PARSER} config-interval=-1");
         return Plan {
-            description: format!("{source} ! h264parse name={PARSER} config-interval=-1 ! {sink}"),
+            description: format!("{source} ! {sink}"),
+            source,
             encoder: None,
         };
     }
     let encoder = Encoder::choose(camera.encoder.unwrap_or(video.encoder));
+    let source = format!(
+        "{source} ! videoconvert ! video/x-raw,format=I420 ! {overlays} \
+         ! queue max-size-buffers=4 leaky=downstream ! {encode} \
+         ! h264parse name={PARSER}",
+        overlays = overlay::description(),
+        encode = encoder.description(camera.fps, camera.bitrate()),
+    );
     Plan {
-        description: format!(
-            "{source} ! videoconvert ! video/x-raw,format=I420 ! {overlays} \
-             ! queue max-size-buffers=4 leaky=downstream ! {encode} \
-             ! h264parse name={PARSER} ! {sink}",
-            overlays = overlay::description(),
-            encode = encoder.description(camera.fps, camera.bitrate()),
-        ),
+        description: format!("{source} ! {sink}"),
+        source,
         encoder: Some(encoder),
     }
+}
+
+/// Sets the station file's values on the parsed pipeline's source (never spliced into the
+/// description: a path or URL could contain anything).
+pub fn configure_source(bin: &gst::Bin, camera: &CameraConfig) -> Result<(), String> {
+    use gst::prelude::*;
+    let source = bin.by_name(SOURCE).ok_or("the pipeline has no source")?;
+    match camera.kind {
+        CameraKind::Test => {}
+        CameraKind::V4l2 => source.set_property("device", path_str(camera.device.as_deref())?),
+        CameraKind::Rtsp => source.set_property("location", camera.url.as_deref()),
+        CameraKind::File => source.set_property("location", path_str(camera.path.as_deref())?),
+    }
+    Ok(())
+}
+
+fn path_str(path: Option<&std::path::Path>) -> Result<&str, String> {
+    path.and_then(std::path::Path::to_str)
+        .ok_or_else(|| "the camera's path is missing or not UTF-8".to_string())
+}
+
+/// Asks a USB camera what it offers and picks a format.
+pub fn probe_usb(camera: &CameraConfig) -> Result<UsbFormat, String> {
+    use gst::prelude::*;
+    let device = path_str(camera.device.as_deref())?;
+    let src = gst::ElementFactory::make("v4l2src")
+        .property("device", device)
+        .build()
+        .map_err(|e| format!("v4l2src: {e} (install gstreamer1.0-plugins-good)"))?;
+    src.set_state(gst::State::Ready)
+        .map_err(|_| format!("cannot open {device}: is the camera plugged in?"))?;
+    let offered = src
+        .static_pad("src")
+        .map(|p| p.query_caps(None))
+        .unwrap_or_else(gst::Caps::new_empty);
+    let _ = src.set_state(gst::State::Null);
+    UsbFormat::pick(&offered, camera).ok_or_else(|| {
+        format!(
+            "{device} offers no {:?} format at {}x{} {} fps; it offers: {offered}",
+            camera.format, camera.width, camera.height, camera.fps
+        )
+    })
 }
 
 /// The muxer keeps room for the index at the front and rewrites it every second, so a
@@ -187,6 +235,25 @@ fn sink_description(segment: Duration) -> String {
         "splitmuxsink name={SINK} max-size-time={} use-robust-muxing=true",
         segment.as_nanos(),
     )
+}
+
+/// The error a pipeline posted, as `": message (detail)"` to append to a sentence, or `""`.
+/// GStreamer's detail usually names the file, device or URL.
+pub fn bus_error(pipeline: &gst::Pipeline) -> String {
+    use gst::prelude::*;
+    let Some(msg) = pipeline
+        .bus()
+        .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]))
+    else {
+        return String::new();
+    };
+    match msg.view() {
+        gst::MessageView::Error(e) => match e.debug() {
+            Some(debug) => format!(": {} ({})", e.error(), debug.replace('\n', " ")),
+            None => format!(": {}", e.error()),
+        },
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use super::clock::WallClock;
 use super::overlay::{Elements, Overlay};
-use super::pipeline::{self, Plan, UsbFormat};
+use super::pipeline::{self, Plan};
 use super::segment;
 use crate::config::{CameraConfig, CameraKind, VideoSection};
 use crate::core::time::Timestamp;
@@ -212,7 +212,7 @@ impl Worker {
         let ended = if let Err(e) = pipeline.set_state(gst::State::Playing) {
             Ended::Failed(format!(
                 "the pipeline would not start: {e}{}",
-                bus_error(&pipeline)
+                pipeline::bus_error(&pipeline)
             ))
         } else {
             self.watch(&pipeline, &run)
@@ -227,7 +227,7 @@ impl Worker {
 
     fn build(&self) -> Result<(gst::Pipeline, Plan), String> {
         let usb = match self.camera.kind {
-            CameraKind::V4l2 => Some(self.probe_usb()?),
+            CameraKind::V4l2 => Some(pipeline::probe_usb(&self.camera)?),
             _ => None,
         };
         let plan = pipeline::plan(&self.camera, &self.video, usb);
@@ -243,19 +243,7 @@ impl Worker {
             .map_err(|e| format!("cannot build the pipeline: {e}"))?
             .downcast::<gst::Pipeline>()
             .map_err(|_| "the description is not a pipeline".to_string())?;
-        let source = pipeline
-            .by_name(pipeline::SOURCE)
-            .ok_or("the pipeline has no source")?;
-        match self.camera.kind {
-            CameraKind::Test => {}
-            CameraKind::V4l2 => {
-                source.set_property("device", path_str(self.camera.device.as_deref())?)
-            }
-            CameraKind::Rtsp => source.set_property("location", self.camera.url.as_deref()),
-            CameraKind::File => {
-                source.set_property("location", path_str(self.camera.path.as_deref())?)
-            }
-        }
+        pipeline::configure_source(pipeline.upcast_ref(), &self.camera)?;
         let sink = pipeline
             .by_name(pipeline::SINK)
             .ok_or("the pipeline has no sink")?;
@@ -283,28 +271,6 @@ impl Worker {
             None
         });
         Ok((pipeline, plan))
-    }
-
-    /// Asks a USB camera what it offers and picks a format.
-    fn probe_usb(&self) -> Result<UsbFormat, String> {
-        let device = path_str(self.camera.device.as_deref())?;
-        let src = gst::ElementFactory::make("v4l2src")
-            .property("device", device)
-            .build()
-            .map_err(|e| format!("v4l2src: {e} (install gstreamer1.0-plugins-good)"))?;
-        src.set_state(gst::State::Ready)
-            .map_err(|_| format!("cannot open {device}: is the camera plugged in?"))?;
-        let offered = src
-            .static_pad("src")
-            .map(|p| p.query_caps(None))
-            .unwrap_or_else(gst::Caps::new_empty);
-        let _ = src.set_state(gst::State::Null);
-        UsbFormat::pick(&offered, &self.camera).ok_or_else(|| {
-            format!(
-                "{device} offers no {:?} format at {}x{} {} fps; it offers: {offered}",
-                self.camera.format, self.camera.width, self.camera.height, self.camera.fps
-            )
-        })
     }
 
     /// Connects segment naming and the picture counter.
@@ -489,24 +455,23 @@ impl Worker {
         }
     }
 
-    /// The source as device events name it (never the RTSP password).
     fn source_name(&self) -> String {
-        match self.camera.kind {
+        source_name(&self.camera)
+    }
+}
+
+/// A camera's source as device events name it (never the RTSP password).
+pub fn source_name(camera: &CameraConfig) -> String {
+    {
+        match camera.kind {
             CameraKind::Test => "test pattern".into(),
-            CameraKind::V4l2 => self
-                .camera
+            CameraKind::V4l2 => camera
                 .device
                 .as_deref()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
-            CameraKind::Rtsp => self
-                .camera
-                .url
-                .as_deref()
-                .map(redact_url)
-                .unwrap_or_default(),
-            CameraKind::File => self
-                .camera
+            CameraKind::Rtsp => camera.url.as_deref().map(redact_url).unwrap_or_default(),
+            CameraKind::File => camera
                 .path
                 .as_deref()
                 .map(|d| d.display().to_string())
@@ -527,33 +492,12 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn path_str(path: Option<&Path>) -> Result<&str, String> {
-    path.and_then(Path::to_str)
-        .ok_or_else(|| "the camera's path is missing or not UTF-8".to_string())
-}
-
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The error the bus holds, if any, for a failed state change.
-fn bus_error(pipeline: &gst::Pipeline) -> String {
-    pipeline
-        .bus()
-        .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]))
-        .and_then(|msg| match msg.view() {
-            gst::MessageView::Error(e) => Some(format!(
-                ": {} ({})",
-                e.error(),
-                e.debug().map(|d| d.to_string()).unwrap_or_default()
-            )),
-            _ => None,
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
