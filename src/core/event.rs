@@ -258,3 +258,19 @@ impl EventBody {
         "storage.critical",
     ];
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_is_documented() {
+        let reference = include_str!("../../docs/events.md");
+        for t in EventBody::TYPES {
+            assert!(
+                reference.contains(&format!("`{t}`")),
+                "docs/events.md lacks {t}"
+            );
+        }
+    }
+}
