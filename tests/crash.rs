@@ -3,41 +3,12 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use packwatch::sim::broker::LocalBroker;
 use packwatch::sim::packer::{self, pack};
 use packwatch::store::outbox::Outbox;
 use support::*;
-
-struct Station(Child);
-
-impl Station {
-    fn run(station_file: &std::path::Path) -> Station {
-        let child = Command::new(env!("CARGO_BIN_EXE_packwatch"))
-            .args(["run", "--station"])
-            .arg(station_file)
-            .env("PACKWATCH_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("packwatch run");
-        Station(child)
-    }
-
-    fn kill_9(&mut self) {
-        self.0.kill().expect("SIGKILL");
-        self.0.wait().expect("reaped");
-    }
-}
-
-impl Drop for Station {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_in_the_outbox_survive_sigkill_and_are_sent_after_restart() {
@@ -46,7 +17,7 @@ async fn events_in_the_outbox_survive_sigkill_and_are_sent_after_restart() {
     let file = bench.station_file(broker.port());
     let db = bench.data_dir().join("packwatch.db");
 
-    let mut station = Station::run(&file);
+    let mut station = RunBinary::start(&file);
     let orders = packer::plan(3, 99);
     // The broker is down: everything the station does waits in the outbox.
     devices_connected_offline(&bench.data_dir(), 2).await;
@@ -76,7 +47,7 @@ async fn events_in_the_outbox_survive_sigkill_and_are_sent_after_restart() {
 
     broker.resume().expect("broker up");
     let mut tap = tap(&broker).await;
-    let mut station = Station::run(&file);
+    let mut station = RunBinary::start(&file);
     let events = collect_through(&mut tap, Vec::new(), last, Duration::from_secs(20)).await;
     assert_in_order(&events);
     assert_eq!(

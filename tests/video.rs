@@ -4,7 +4,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use packwatch::config::StationConfig;
@@ -25,10 +25,16 @@ fn ts(v: &Value) -> Timestamp {
     Timestamp::parse_rfc3339(v.as_str().expect("a time")).expect("RFC 3339")
 }
 
-/// `packwatch export ORDER --data-dir DIR --json`, parsed.
+/// `packwatch export ORDER --data-dir DIR -o OUT --json [extra]`, parsed.
 fn export(data_dir: &Path, order: &str, out: &Path) -> Value {
+    export_with(data_dir, order, out, &[])
+}
+
+fn export_with(data_dir: &Path, order: &str, out: &Path, extra: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_packwatch"))
-        .args(["export", order, "--json", "--data-dir"])
+        .args(["export", order, "--json"])
+        .args(extra)
+        .arg("--data-dir")
         .arg(data_dir)
         .arg("-o")
         .arg(out)
@@ -178,35 +184,6 @@ async fn every_clip_covers_its_session_with_rolls_back_to_back_and_shows_its_ord
     }
 }
 
-struct Station(Child);
-
-impl Station {
-    fn run(station_file: &Path) -> Station {
-        Station(
-            Command::new(env!("CARGO_BIN_EXE_packwatch"))
-                .args(["run", "--station"])
-                .arg(station_file)
-                .env("PACKWATCH_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("packwatch run"),
-        )
-    }
-
-    fn kill_9(&mut self) {
-        self.0.kill().expect("SIGKILL");
-        self.0.wait().expect("reaped");
-    }
-}
-
-impl Drop for Station {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn segment_statuses(data_dir: &Path) -> Vec<String> {
     let conn = packwatch::store::open_existing(&data_dir.join("packwatch.db")).expect("db");
     let mut stmt = conn
@@ -224,7 +201,7 @@ async fn after_kill_9_earlier_footage_plays_and_the_open_session_gets_its_clip()
     let bench = Bench::new();
     let mut tap = tap(&broker).await;
     let file = bench.station_file_with(broker.port(), TEST_CAMERA);
-    let mut station = Station::run(&file);
+    let mut station = RunBinary::start(&file);
     let mut connected = std::collections::BTreeSet::new();
     while connected.len() < 3 {
         let events = until(&mut tap, "device.connected", Duration::from_secs(20)).await;
@@ -262,7 +239,7 @@ async fn after_kill_9_earlier_footage_plays_and_the_open_session_gets_its_clip()
 
     // Restart: the open session resumes, the cut-short segment is sealed, and the session's
     // clip (with the outage as a gap) is ready once it closes.
-    let mut station = Station::run(&file);
+    let mut station = RunBinary::start(&file);
     until(&mut tap, "device.connected", Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     bench.scanner.scan("PW-DONE").await.expect("done");

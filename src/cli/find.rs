@@ -34,14 +34,7 @@ pub fn find(args: FindArgs) -> anyhow::Result<ExitCode> {
         );
         for f in &found {
             let s = &f.session;
-            let duration = s
-                .duration_ms
-                .map(|d| format!("{:.1}s", d as f64 / 1000.0))
-                .unwrap_or_else(|| "open".into());
-            let weight = s
-                .weight_g
-                .map(|w| format!("{w:.1} g"))
-                .unwrap_or_else(|| "-".into());
+            let (duration, weight) = super::sessions::duration_and_weight(s);
             let cameras = if f.clips.is_empty() {
                 "no video".to_string()
             } else {

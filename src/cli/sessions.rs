@@ -35,14 +35,7 @@ pub fn sessions(args: SessionsArgs) -> anyhow::Result<ExitCode> {
             "ORDER", "KIND", "STATUS", "STARTED", "DURATION", "WEIGHT", "ITEMS"
         );
         for r in &rows {
-            let duration = r
-                .duration_ms
-                .map(|d| format!("{:.1}s", d as f64 / 1000.0))
-                .unwrap_or_else(|| "open".into());
-            let weight = r
-                .weight_g
-                .map(|w| format!("{w:.1} g"))
-                .unwrap_or_else(|| "-".into());
+            let (duration, weight) = duration_and_weight(r);
             println!(
                 "{:<24} {:<10} {:<9} {:<24} {:>9} {:>10} {:>5}",
                 r.order, r.kind, r.status, r.started_at, duration, weight, r.item_count
@@ -53,4 +46,17 @@ pub fn sessions(args: SessionsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A session's duration and weight as the tables print them.
+pub(super) fn duration_and_weight(r: &sessions::SessionRow) -> (String, String) {
+    let duration = r
+        .duration_ms
+        .map(|d| format!("{:.1}s", d as f64 / 1000.0))
+        .unwrap_or_else(|| "open".into());
+    let weight = r
+        .weight_g
+        .map(|w| format!("{w:.1} g"))
+        .unwrap_or_else(|| "-".into());
+    (duration, weight)
 }

@@ -301,10 +301,7 @@ impl Reader {
         let opened = (|| {
             let src = pipeline.by_name("src").ok_or("no source")?;
             src.set_property("location", path.to_str().ok_or("the path is not UTF-8")?);
-            let sink = pipeline
-                .by_name("out")
-                .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-                .ok_or("no appsink")?;
+            let sink = appsink(&pipeline)?;
             pipeline
                 .set_state(gst::State::Playing)
                 .map_err(|_| format!("cannot read it{}", super::pipeline::bus_error(&pipeline)))?;
@@ -490,6 +487,14 @@ impl Writer {
         let _ = self.pipeline.set_state(gst::State::Null);
         result
     }
+}
+
+/// The appsink called `out` that reading pipelines end in.
+pub(super) fn appsink(pipeline: &gst::Pipeline) -> Result<gst_app::AppSink, String> {
+    pipeline
+        .by_name("out")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| "the pipeline has no appsink".to_string())
 }
 
 /// The next sample of `sink`; `Ok(None)` at the end of the stream, `Err` if the pipeline

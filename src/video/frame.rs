@@ -4,7 +4,6 @@ use std::path::Path;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 
 /// A grey-scale picture, one byte per pixel, rows of `width` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +56,7 @@ fn pipeline(head: &str) -> Result<gst::Pipeline, String> {
 
 /// Plays `pipeline` to its first picture at or after `at`.
 fn picture_at(pipeline: &gst::Pipeline, at: gst::ClockTime) -> Result<Gray, String> {
-    let sink = pipeline
-        .by_name("out")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or("no appsink")?;
+    let sink = super::export::appsink(pipeline)?;
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| e.to_string())?;

@@ -255,3 +255,34 @@ pub fn last_seq(data_dir: &Path) -> u64 {
         .expect("next_seq");
     next.parse::<u64>().expect("a number") - 1
 }
+
+/// `packwatch run --station FILE` as a child process, killed when dropped.
+pub struct RunBinary(std::process::Child);
+
+impl RunBinary {
+    pub fn start(station_file: &Path) -> RunBinary {
+        RunBinary(
+            std::process::Command::new(env!("CARGO_BIN_EXE_packwatch"))
+                .args(["run", "--station"])
+                .arg(station_file)
+                .env("PACKWATCH_LOG", "warn")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("packwatch run"),
+        )
+    }
+
+    /// A power cut, as far as the process can tell.
+    pub fn kill_9(&mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reaped");
+    }
+}
+
+impl Drop for RunBinary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
