@@ -85,10 +85,22 @@ async fn every_clip_covers_its_session_with_rolls_back_to_back_and_shows_its_ord
     let broker = LocalBroker::start().expect("broker");
     let bench = Bench::new();
     let mut tap = tap(&broker).await;
-    let config = StationConfig::load(&bench.station_file_with(broker.port(), TEST_CAMERA))
-        .expect("station with a camera");
+    // A second, smaller camera: every session gets a clip from each.
+    let cameras = format!(
+        "{TEST_CAMERA}
+[[camera]]
+name = \"side\"
+kind = \"test\"
+width = 160
+height = 120
+fps = 10
+encoder = \"x264\"
+"
+    );
+    let config = StationConfig::load(&bench.station_file_with(broker.port(), &cameras))
+        .expect("station with cameras");
     let (running, _) = start_config(config, &mut tap).await;
-    // Let the camera record a pre-roll's worth before the first scan.
+    // Let the cameras record a pre-roll's worth before the first scan.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let orders = packer::plan(2, 11);
     for order in &orders {
@@ -96,7 +108,7 @@ async fn every_clip_covers_its_session_with_rolls_back_to_back_and_shows_its_ord
             .await
             .expect("pack");
     }
-    let events = until_n(&mut tap, "video.ready", 2).await;
+    let events = until_n(&mut tap, "video.ready", 4).await;
     running.stop().await.expect("stop");
 
     let sessions: Vec<&Value> = events
@@ -114,10 +126,23 @@ async fn every_clip_covers_its_session_with_rolls_back_to_back_and_shows_its_ord
     assert_eq!((sessions.len(), completed.len()), (2, 2));
     let mut exports = Vec::new();
     for (i, order) in orders.iter().enumerate() {
+        let side = ready
+            .iter()
+            .find(|e| e["order"] == order.tracking.as_str() && e["camera"] == "side")
+            .expect("video.ready from the second camera");
         let r = ready
             .iter()
-            .find(|e| e["order"] == order.tracking.as_str())
+            .find(|e| e["order"] == order.tracking.as_str() && e["camera"] == "cam")
             .expect("video.ready for each order");
+        assert_eq!(side["duration_ms"], r["duration_ms"]);
+        let other = export_with(
+            &bench.data_dir(),
+            &order.tracking,
+            &bench.dir.path().join(format!("side-{i}.mp4")),
+            &["--camera", "side"],
+        );
+        assert_eq!(other["camera"], "side");
+        assert!(other["frames"].as_u64().expect("frames") > 30, "{other}");
         assert_eq!(r["camera"], "cam");
         assert_eq!(r["session_id"], completed[i]["session_id"]);
         assert_eq!(r["complete"], true, "{r}");
@@ -136,7 +161,12 @@ async fn every_clip_covers_its_session_with_rolls_back_to_back_and_shows_its_ord
         }
 
         let out = bench.dir.path().join(format!("clip-{i}.mp4"));
-        let e = export(&bench.data_dir(), &order.tracking, &out);
+        let e = export_with(
+            &bench.data_dir(),
+            &order.tracking,
+            &out,
+            &["--camera", "cam"],
+        );
         let (clip_from, clip_to) = (ts(&r["starts_at"]), ts(&r["ends_at"]));
         let (from, to) = (ts(&e["starts_at"]), ts(&e["ends_at"]));
         // It starts at the keyframe at or before the pre-roll, and ends with the post-roll.
