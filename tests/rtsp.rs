@@ -7,7 +7,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use gstreamer::glib;
-use gstreamer::prelude::*;
 use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 use packwatch::config::StationConfig;
