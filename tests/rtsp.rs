@@ -80,17 +80,10 @@ async fn an_ip_camera_is_recorded_as_it_comes_and_picked_up_again_after_it_goes_
     let port = camera.port;
     let file = bench.station_file_with(
         broker.port(),
-        &format!(
-            r#"
-[video]
-segment = "2s"
-min_free = "1MiB"
-
-[[camera]]
-name = "ipcam"
-kind = "rtsp"
-url = "rtsp://viewer:s3cret@127.0.0.1:{port}/cam"
-"#
+        &one_camera(
+            "rtsp",
+            "url",
+            &format!("rtsp://viewer:s3cret@127.0.0.1:{port}/cam"),
         ),
     );
     let config = StationConfig::load(&file).expect("station");

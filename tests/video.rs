@@ -345,19 +345,7 @@ async fn a_missing_camera_is_a_fault_until_it_appears_and_h264_is_recorded_as_it
     let source = bench.dir.path().join("camera.mp4");
     let file = bench.station_file_with(
         broker.port(),
-        &format!(
-            r#"
-[video]
-segment = "2s"
-min_free = "1MiB"
-
-[[camera]]
-name = "ipcam"
-kind = "file"
-path = "{}"
-"#,
-            source.display()
-        ),
+        &one_camera("file", "path", &source.display().to_string()),
     );
     let config = StationConfig::load(&file).expect("station");
     let running = packwatch::station::start(config).await.expect("start");

@@ -84,6 +84,23 @@ impl Bench {
     }
 }
 
+/// Station-file TOML for one camera `ipcam` of `kind` whose source is `key = value`, with
+/// 2 s segments.
+pub fn one_camera(kind: &str, key: &str, value: &str) -> String {
+    format!(
+        r#"
+[video]
+segment = "2s"
+min_free = "1MiB"
+
+[[camera]]
+name = "ipcam"
+kind = "{kind}"
+{key} = "{value}"
+"#
+    )
+}
+
 /// A small test camera (320x240, 15 fps, x264) with 2 s segments and the default rolls.
 pub const TEST_CAMERA: &str = r#"
 [video]
