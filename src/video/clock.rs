@@ -54,15 +54,21 @@ impl WallClock {
     /// The local time of running time zero: the overlay clock shows this plus the running
     /// time of each frame.
     pub fn epoch(&self) -> Option<gst::glib::DateTime> {
-        let us = i64::try_from((i128::from(self.base_ns) + self.offset_ns) / 1000).ok()?;
-        gst::glib::DateTime::from_unix_local(us.div_euclid(1_000_000))
-            .and_then(|t| {
-                t.add(gst::glib::TimeSpan::from_microseconds(
-                    us.rem_euclid(1_000_000),
-                ))
-            })
-            .ok()
+        local_datetime(i128::from(self.base_ns) + self.offset_ns)
     }
+}
+
+/// Unix time in ns as a local GLib date-time (what `timeoverlay`'s `datetime-epoch` takes),
+/// to the microsecond.
+pub fn local_datetime(unix_ns: i128) -> Option<gst::glib::DateTime> {
+    let us = i64::try_from(unix_ns / 1000).ok()?;
+    gst::glib::DateTime::from_unix_local(us.div_euclid(1_000_000))
+        .and_then(|t| {
+            t.add(gst::glib::TimeSpan::from_microseconds(
+                us.rem_euclid(1_000_000),
+            ))
+        })
+        .ok()
 }
 
 fn realtime_minus_monotonic() -> i128 {

@@ -411,14 +411,7 @@ impl Writer {
         let Some((elements, timeline)) = &self.burn_in else {
             return;
         };
-        let us = i64::try_from(base_ns / 1000).unwrap_or(0);
-        if let Ok(epoch) =
-            gst::glib::DateTime::from_unix_local(us.div_euclid(1_000_000)).and_then(|t| {
-                t.add(gst::glib::TimeSpan::from_microseconds(
-                    us.rem_euclid(1_000_000),
-                ))
-            })
-        {
+        if let Some(epoch) = super::clock::local_datetime(base_ns) {
             elements.set_epoch(&epoch);
         }
         let info = elements.info.clone();
@@ -477,7 +470,7 @@ impl Writer {
         ) {
             Some(msg) => match msg.view() {
                 gst::MessageView::Eos(_) => Ok(()),
-                gst::MessageView::Error(e) => Err(ExportError::Gst(e.error().to_string())),
+                gst::MessageView::Error(e) => Err(ExportError::Gst(super::pipeline::describe(e))),
                 _ => Ok(()),
             },
             None => Err(ExportError::Gst(

@@ -248,11 +248,16 @@ pub fn bus_error(pipeline: &gst::Pipeline) -> String {
         return String::new();
     };
     match msg.view() {
-        gst::MessageView::Error(e) => match e.debug() {
-            Some(debug) => format!(": {} ({})", e.error(), debug.replace('\n', " ")),
-            None => format!(": {}", e.error()),
-        },
+        gst::MessageView::Error(e) => format!(": {}", describe(e)),
         _ => String::new(),
+    }
+}
+
+/// An error message as one line: GStreamer's message and its detail.
+pub fn describe(e: &gst::message::Error) -> String {
+    match e.debug() {
+        Some(debug) => format!("{} ({})", e.error(), debug.replace('\n', " ")),
+        None => e.error().to_string(),
     }
 }
 

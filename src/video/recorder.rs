@@ -404,11 +404,7 @@ impl Worker {
                     }
                 }
                 gst::MessageView::Error(err) => {
-                    return Ended::Failed(format!(
-                        "{} ({})",
-                        err.error(),
-                        err.debug().map(|d| d.to_string()).unwrap_or_default()
-                    ));
+                    return Ended::Failed(pipeline::describe(err));
                 }
                 gst::MessageView::Eos(_) => {
                     return if eos_sent.is_some() {
