@@ -103,8 +103,7 @@ pub async fn start(config: StationConfig) -> anyhow::Result<RunningStation> {
     };
     let mut store = Store::open(&database, identity)
         .with_context(|| format!("opening the station database {}", database.display()))?;
-    let cameras = !config.camera.is_empty();
-    if cameras {
+    if !config.camera.is_empty() {
         gstreamer::init().context(
             "GStreamer cannot start: install gstreamer1.0-plugins-base, -good, -bad, -ugly (scripts/setup does)",
         )?;
@@ -177,7 +176,6 @@ pub async fn start(config: StationConfig) -> anyhow::Result<RunningStation> {
             wake,
             overlay,
             retention,
-            cameras,
         };
         let result = station.run(rx, notes, recorders, station_shutdown).await;
         // The publisher outlives the loop just long enough to say `offline`.
@@ -218,7 +216,6 @@ struct Station {
     wake: Arc<Notify>,
     overlay: Overlay,
     retention: Retention,
-    cameras: bool,
 }
 
 impl Station {
@@ -258,8 +255,10 @@ impl Station {
                 _ = tokio::time::sleep_until(idle.unwrap_or_else(far_future)), if idle.is_some() => {
                     self.step(Input::Tick { at: Timestamp::now() })?;
                 }
-                _ = clip_check.tick(), if self.cameras => self.ready_clips(),
-                _ = retention.tick(), if self.cameras => self.sweep(),
+                // Also without cameras: footage recorded before they were removed from the
+                // station file still expires, and its pending clips still get `video.ready`.
+                _ = clip_check.tick() => self.ready_clips(),
+                _ = retention.tick() => self.sweep(),
                 _ = watchdog.tick() => systemd::watchdog(),
                 _ = shutdown.cancelled() => break,
             }

@@ -156,7 +156,12 @@ impl Retention {
             }
         }
         let video = self.data_dir.join(crate::video::segment::VIDEO_DIR);
-        let mut free = free_bytes(&video);
+        // A station that never recorded has no video disk to watch.
+        let mut free = if video.exists() {
+            free_bytes(&video)
+        } else {
+            None
+        };
         // Short of space: idle footage goes early, oldest first.
         while free.is_some_and(|f| f < p.min_free_bytes) {
             let oldest = store.footage_before(Footage::Idle.as_str(), now, 50)?;
